@@ -17,7 +17,10 @@ O(ε_machine·|y|/h) (round-off) over the affected outputs. The reported error p
     max_j |a_j − n_j| / max(|a_j| + |n_j|, floor)
 
 (a the analytic, n the numerical gradient): relative where gradients are large, absolute
-below ``floor``, so elements whose true gradient is 0 do not divide by round-off.
+below ``floor``, so elements whose true gradient is 0 (or ~1e-5) do not divide by round-off.
+The default floor 1e-3 with tolerance 1e-7 still demands an absolute error below 1e-10 on
+such elements; at floor 1e-6, round-off of ~1e-11 on gradients of ~1e-5 failed correct
+layers for some seeds.
 
 Buffers (batchnorm running statistics) are restored after every probe, so a check leaves
 the module as it found it, and the probe is evaluated in the module's current mode
@@ -42,7 +45,7 @@ class GradCheckResult:
     passed: bool
 
 
-def relative_error(analytic: np.ndarray, numerical: np.ndarray, floor: float = 1e-6) -> float:
+def relative_error(analytic: np.ndarray, numerical: np.ndarray, floor: float = 1e-3) -> float:
     """max_j |a_j − n_j| / max(|a_j| + |n_j|, floor); 0.0 for empty tensors."""
     if analytic.shape != numerical.shape:
         raise ValueError(f"shapes differ: analytic {analytic.shape}, numerical {numerical.shape}")
@@ -78,7 +81,7 @@ def numerical_gradient(f: Callable[[], "np.ndarray | float"], z: np.ndarray, h: 
 
 
 def check_module(module: Module, x: np.ndarray, rng: np.random.Generator, h: float = 1e-5,
-                 tol: float = 1e-7, floor: float = 1e-6) -> list[GradCheckResult]:
+                 tol: float = 1e-7, floor: float = 1e-3) -> list[GradCheckResult]:
     """Check ∂L/∂x and ∂L/∂θ of ``module`` at ``x`` (both float64) against finite differences.
 
     Returns one :class:`GradCheckResult` per tensor: the input first, then every
@@ -121,7 +124,7 @@ def check_module(module: Module, x: np.ndarray, rng: np.random.Generator, h: flo
 
 
 def check_loss(loss_module, logits: np.ndarray, labels: np.ndarray, h: float = 1e-5,
-               tol: float = 1e-7, floor: float = 1e-6) -> GradCheckResult:
+               tol: float = 1e-7, floor: float = 1e-3) -> GradCheckResult:
     """Check ``loss_module.backward()`` (∂loss/∂logits) for a loss with
     ``forward(logits, labels) -> float``, in float64."""
     logits = np.ascontiguousarray(logits, dtype=np.float64).copy()
