@@ -1,0 +1,41 @@
+"""A passive probe: Adam's moments for an optimizer that has none (SGD).
+
+SGD keeps no v, so it has no m̂, v̂, σ̂ or γ of its own. To plot an SGD run on the same axes as
+an Adam run, the probe keeps, beside the optimizer and without influencing it, the two EMAs
+Adam would keep of the gradient d_t that the optimizer actually uses (L2 decay included):
+
+    m_p,0 = v_p,0 = 0
+    m_p,t ← β1 m_p,t−1 + (1 − β1) d_t
+    v_p,t ← β2 v_p,t−1 + (1 − β2) d_t²
+    m̂_p,t = m_p,t/(1 − β1^t),   v̂_p,t = v_p,t/(1 − β2^t)
+
+with the (β1, β2) of the Adam run being compared. Its m̂, v̂ feed the statistics of
+:mod:`.stats`; ``update`` is still the optimizer's own |Δθ|/α. The probe counts steps with the
+optimizer's t and is updated on every step (statistics or not), inside the SGD kernel's pass.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .validation import check_betas
+
+
+class SpreadProbe:
+    """The probe's state: β1, β2 and the EMAs m (P,), v (P,) in the parameters' dtype.
+
+    betas: (β1, β2), each in [0, 1), validated with the argument name ``probe_betas``
+    size, dtype: P and the dtype of the flat buffer
+    """
+
+    def __init__(self, betas, size: int, dtype, owner: str = "SpreadProbe"):
+        self.beta1, self.beta2 = check_betas(betas, owner, name="probe_betas")
+        self.m = np.zeros(size, dtype=dtype)  # (P,)
+        self.v = np.zeros(size, dtype=dtype)  # (P,)
+
+    @property
+    def betas(self) -> tuple[float, float]:
+        return self.beta1, self.beta2
+
+    def bias_corrections(self, t: int) -> tuple[float, float]:
+        """c1 = 1/(1 − β1^t), c2 = 1/(1 − β2^t) in float64, for step t ≥ 1."""
+        return 1.0 / (1.0 - self.beta1 ** t), 1.0 / (1.0 - self.beta2 ** t)

@@ -1,0 +1,115 @@
+"""Gradient-spread statistics of one optimizer step, per tracked tensor.
+
+Per element i of a tracked tensor, with the optimizer's own bias-corrected moments
+m̂ = m/(1−β1^t), v̂ = v/(1−β2^t) (for SGD: the probe's, see :mod:`.probe`) and the step
+actually computed, u = Δθ/α:
+
+    σ̂²  = max(v̂ − m̂², 0)          spread of recent gradients (clamped at 0, see below)
+    σ̂   = √σ̂²
+    γ   = σ̂/|m̂|                    relative spread, only where m̂ ≠ 0
+    |u| = |Δθ|/α                    step size in units of the learning rate
+
+and per tensor the means over its elements:
+
+    mean_abs_m   = mean |m̂|
+    sigma        = mean σ̂
+    gamma        = mean γ over the elements with m̂ ≠ 0 (NaN if there are none)
+    update       = mean |u|
+    neg_var_frac = fraction of elements with v̂ < m̂²
+
+Why these: for β1 = β2 the EMA weights of m̂ and v̂ are the same probability weights, so
+v̂ ≥ m̂² (Cauchy–Schwarz) and, per element,
+
+    u = m̂/(√v̂ + ε) = sign(m̂) / (√(γ²+1) + ε/|m̂|)          (the note's identity)
+
+γ is the *relative* spread σ̂/|m̂|, not σ̂: scaling the loss by c scales σ̂ and |m̂| but not γ
+nor Adam's step. σ̂ and |m̂| are recorded separately so either can be plotted.
+
+Clamp policy: for β1 ≠ β2, v̂ < m̂² happens; γ is undefined there and |u| can exceed 1.
+Those elements get σ̂ = 0 and γ = 0 (they stay in the sigma and gamma means) and are counted
+in ``neg_var_frac``, so a plot can tell how much of a mean rests on clamped elements.
+Rounding can also push v̂ − m̂² slightly below 0 when β1 = β2 where γ is tiny: at t = 1
+(v̂ = m̂² exactly in theory) and, with float32 state, wherever γ ≲ 1e-3 (m and v carry 24 bits).
+There ``neg_var_frac`` counts rounding, not β1 ≠ β2; σ̂, γ and |u| are unaffected beyond rounding.
+
+Aggregation: each value is a mean over the tensor's elements (the seed then averages across
+tensors). Because 1/√(γ²+1) is not linear, mean update ≠ 1/√(mean γ² + 1) even where the identity
+is exact per element (Jensen): aggregated points leave the curve.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Columns of the per-segment sums the kernels accumulate, (L, N_SUMS) float64.
+SUM_ABS_M, SUM_SIGMA, SUM_GAMMA, COUNT_GAMMA, SUM_UPDATE, COUNT_NEG_VAR = range(6)
+N_SUMS = 6
+
+FIELDS = ("mean_abs_m", "sigma", "gamma", "update", "neg_var_frac")
+
+
+@dataclass(frozen=True, eq=False)
+class SpreadStats:
+    """Statistics of one step, one entry per tracked tensor (L of them).
+
+    names:        (L,) tuple of tensor names, in flat-buffer order
+    step:         the optimizer step t these statistics belong to (t counts from 1)
+    mean_abs_m:   (L,) float64 mean |m̂|
+    sigma:        (L,) float64 mean σ̂
+    gamma:        (L,) float64 mean γ = σ̂/|m̂| over elements with m̂ ≠ 0
+    update:       (L,) float64 mean |Δθ|/α
+    neg_var_frac: (L,) float64 fraction of elements with v̂ < m̂²
+
+    For SGD without a probe only ``update`` is measured; the other four arrays are NaN.
+    """
+
+    names: tuple[str, ...]
+    step: int
+    mean_abs_m: np.ndarray
+    sigma: np.ndarray
+    gamma: np.ndarray
+    update: np.ndarray
+    neg_var_frac: np.ndarray
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        """The five arrays by field name (the keys a run record stores per step)."""
+        return {f: getattr(self, f) for f in FIELDS}
+
+
+def stats_from_sums(sums: np.ndarray, sizes: np.ndarray, names: tuple[str, ...], step: int,
+                    has_spread: bool = True) -> SpreadStats:
+    """Turn the kernels' per-segment sums into means.
+
+    sums:       (L, N_SUMS) float64, columns SUM_ABS_M … COUNT_NEG_VAR
+    sizes:      (L,) element count of each tracked tensor
+    has_spread: False when no m̂, v̂ exist (SGD without a probe): only ``update`` is filled
+    """
+    sizes = np.asarray(sizes, dtype=np.float64)  # (L,)
+    nan = np.full(len(names), np.nan)
+
+    def mean(column: int) -> np.ndarray:
+        return sums[:, column] / sizes if has_spread else nan.copy()
+
+    count = sums[:, COUNT_GAMMA]
+    if has_spread:
+        gamma = np.divide(sums[:, SUM_GAMMA], count, out=np.full(len(names), np.nan),
+                          where=count > 0)
+    else:
+        gamma = nan.copy()
+    return SpreadStats(names=tuple(names), step=int(step), mean_abs_m=mean(SUM_ABS_M),
+                       sigma=mean(SUM_SIGMA), gamma=gamma,
+                       update=sums[:, SUM_UPDATE] / sizes, neg_var_frac=mean(COUNT_NEG_VAR))
+
+
+def last_step_stats(optimizer) -> SpreadStats:
+    """The :class:`SpreadStats` of the optimizer's most recent ``step()``.
+
+    Raises ``RuntimeError`` when there are none: no step yet, the last step ran with
+    ``compute_stats=False``, or the state was just loaded.
+    """
+    stats = getattr(optimizer, "last_stats", None)
+    if stats is None:
+        raise RuntimeError(f"{type(optimizer).__name__} has no statistics for its last step: "
+                           "call step(compute_stats=True) first")
+    return stats

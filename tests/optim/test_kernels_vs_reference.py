@@ -1,0 +1,136 @@
+"""The fused Numba kernels equal the plain NumPy reference, step by step, for every option.
+
+Also run under NUMBA_DISABLE_JIT=1 by test_no_jit.py (keep it small and self-contained).
+"""
+import numpy as np
+import pytest
+from numpy_adam.optim import SGD, Adam
+from numpy_adam.optim.stats import FIELDS
+
+STEPS = 200
+
+
+def _tracked_segments(opt):
+    return [opt.flat.segments[i] for i in opt.tracked]
+
+
+def _state_pairs(opt, ref, kind):
+    """(name, kernel array, reference array) for every state array the optimizer keeps."""
+    if kind == "adam":
+        pairs = [("m", opt.m, ref.m), ("v", opt.v, ref.v)]
+        return pairs + ([("v_max", opt.v_max, ref.v_max)] if opt.v_max is not None else [])
+    pairs = [("b", opt.b, ref.b)] if opt.b is not None else []
+    if opt.probe is not None:
+        pairs += [("probe_m", opt.probe.m, ref.m), ("probe_v", opt.probe.v, ref.v)]
+    return pairs
+
+
+def _compare_run(reference_run, opt, kind, grads, theta_tol, stats_rtol):
+    """Step ``opt`` and the reference through ``grads``; assert θ, state and stats agree at
+    every step (collected per step, checked once at the end with the worst step named)."""
+    ref = reference_run(kind, opt.flat.data.copy(), opt.hparams.as_dict(), _tracked_segments(opt))
+    theta_diff, state_diff, got_stats, want_stats = [], [], [], []
+    for t, g in enumerate(grads, start=1):
+        opt.flat.grad[:] = g
+        opt.step()
+        expected = ref.step(g)
+        theta_diff.append(np.max(np.abs(opt.flat.data - ref.theta)))
+        state_diff.append(max([np.max(np.abs(a - b) / (np.abs(b) + theta_tol))
+                               for _, a, b in _state_pairs(opt, ref, kind)], default=0.0))
+        stats = opt.last_stats
+        assert stats.names == expected.names and stats.step == t, (stats.names, stats.step, t)
+        got_stats.append([getattr(stats, f) for f in FIELDS])
+        want_stats.append([getattr(expected, f) for f in FIELDS])
+    theta_diff, state_diff = np.array(theta_diff), np.array(state_diff)
+    worst = int(np.argmax(theta_diff))
+    assert theta_diff[worst] < theta_tol, (
+        f"max |θ_kernel − θ_reference| = {theta_diff[worst]:.3g} at step {worst + 1}")
+    worst = int(np.argmax(state_diff))
+    assert state_diff[worst] < stats_rtol, (
+        f"state arrays differ by {state_diff[worst]:.3g} (relative) at step {worst + 1}")
+    got, want = np.array(got_stats), np.array(want_stats)  # (steps, 5, L)
+    for k, field in enumerate(FIELDS):
+        np.testing.assert_allclose(got[:, k], want[:, k], rtol=stats_rtol, atol=1e-300,
+                                   equal_nan=True, err_msg=f"statistic {field} (steps × tensors)")
+
+
+def test_adam_kernel_equals_reference_float64(adam_options, small_chunks, make_params,
+                                              gradient_stream, reference_run):
+    rng = np.random.default_rng(1)
+    params = make_params(rng)
+    opt = Adam(params, lr=0.01, betas=(0.8, 0.95), eps=1e-6, track=("weight", "batchnorm"),
+               **adam_options)
+    grads = gradient_stream(rng, opt.flat.data.size, STEPS)
+    _compare_run(reference_run, opt, "adam", grads, theta_tol=1e-12, stats_rtol=1e-12)
+
+
+def test_sgd_kernel_equals_reference_float64(sgd_options, small_chunks, make_params,
+                                             gradient_stream, reference_run):
+    rng = np.random.default_rng(2)
+    params = make_params(rng)
+    opt = SGD(params, lr=0.01, track=("weight", "batchnorm"), **sgd_options)
+    grads = gradient_stream(rng, opt.flat.data.size, STEPS)
+    _compare_run(reference_run, opt, "sgd", grads, theta_tol=1e-12, stats_rtol=1e-12)
+
+
+FLOAT32_CASES = {
+    "adam": ("adam", dict()),
+    "adamw-amsgrad": ("adam", dict(weight_decay=0.1, decoupled_weight_decay=True, amsgrad=True)),
+    "adam-l2": ("adam", dict(weight_decay=0.1)),
+    "sgd-nesterov-wd-probe": ("sgd", dict(momentum=0.9, nesterov=True, weight_decay=0.05,
+                                          probe_betas=(0.9, 0.99))),
+    "sgd-dampening-probe": ("sgd", dict(momentum=0.9, dampening=0.9, probe_betas=(0.9, 0.999))),
+}
+
+
+@pytest.mark.parametrize("kind, options", list(FLOAT32_CASES.values()), ids=list(FLOAT32_CASES))
+def test_float32_kernel_within_float32_tolerance(kind, options, small_chunks, make_params,
+                                                 gradient_stream, reference_run):
+    rng = np.random.default_rng(3)
+    params = make_params(rng, dtype=np.float32)
+    cls = Adam if kind == "adam" else SGD
+    opt = cls(params, lr=0.01, **options)
+    state = opt.m if kind == "adam" else (opt.b if opt.b is not None else opt.probe.m)
+    assert state.dtype == np.float32, f"state must keep θ's dtype, got {state.dtype}"
+    grads = gradient_stream(rng, opt.flat.data.size, STEPS, dtype=np.float32)
+    _compare_run(reference_run, opt, kind, grads, theta_tol=1e-5, stats_rtol=1e-5)
+
+
+def test_tensor_spanning_many_blocks_and_chunks(make_params, gradient_stream, reference_run):
+    """A 700-element tensor: several BLOCK-lane blocks per chunk and a partial last block."""
+    rng = np.random.default_rng(4)
+    layout = (("w", (7, 100), "weight"), ("b", (7,), "bias"), ("w2", (300,), "weight"))
+    opt = Adam(make_params(rng, layout=layout), lr=0.01, betas=(0.9, 0.99), eps=1e-8)
+    grads = gradient_stream(rng, opt.flat.data.size, 20)
+    _compare_run(reference_run, opt, "adam", grads, theta_tol=1e-12, stats_rtol=1e-12)
+
+
+PARALLEL_CASES = {
+    "adam": ("adam", dict()),
+    "adamw-amsgrad": ("adam", dict(weight_decay=0.1, decoupled_weight_decay=True, amsgrad=True)),
+    "sgd-nesterov-wd-probe": ("sgd", dict(momentum=0.9, nesterov=True, weight_decay=0.05,
+                                          probe_betas=(0.9, 0.99))),
+}
+
+
+@pytest.mark.parametrize("kind, options", list(PARALLEL_CASES.values()), ids=list(PARALLEL_CASES))
+def test_threaded_path_equals_reference(kind, options, small_chunks, monkeypatch, make_params,
+                                        gradient_stream, reference_run):
+    """Buffers of PARALLEL_MIN_SIZE or more run chunks over threads (prange): same results."""
+    from numpy_adam.optim import kernels
+    monkeypatch.setattr(kernels, "PARALLEL_MIN_SIZE", 0)
+    rng = np.random.default_rng(5)
+    opt = (Adam if kind == "adam" else SGD)(make_params(rng), lr=0.01, **options)
+    assert opt._parallel, "PARALLEL_MIN_SIZE = 0 must select the threaded path"
+    grads = gradient_stream(rng, opt.flat.data.size, 30)
+    _compare_run(reference_run, opt, kind, grads, theta_tol=1e-12, stats_rtol=1e-12)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_count_nonfinite(parallel):
+    from numpy_adam.optim import kernels
+    x = np.random.default_rng(6).normal(size=1000)
+    assert kernels.count_nonfinite(x, parallel) == 0, "finite input"
+    x[[3, 500, 999]] = [np.nan, np.inf, -np.inf]
+    assert kernels.count_nonfinite(x, parallel) == 3, "NaN, +Inf and -Inf each count"
+    assert kernels.count_nonfinite(x.astype(np.float32), parallel) == 3, "float32 too"
