@@ -1,0 +1,45 @@
+"""The command line: bad input exits 2 with a message naming it."""
+import pytest
+
+from numpy_adam.cli import main
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--out", "x", "--lr", "-1"], "lr"),
+    (["train", "--out", "x", "--beta1", "1.0"], "beta1"),
+    (["train", "--out", "x", "--beta2", "nan"], "beta2"),
+    (["train", "--out", "x", "--batch-size", "0"], "batch_size"),
+    (["train", "--out", "x", "--optimizer", "rmsprop"], "optimizer"),
+    (["train", "--out", "x", "--steps", "10", "--epochs", "1"], "not allowed"),
+    (["train", "--out", "x", "--model", "quadratic", "--epochs", "1"], "epochs"),
+    (["train", "--out", "x", "--nesterov"], "nesterov"),
+    (["train", "--out", "x", "--no-such-option"], "unrecognized"),
+    (["reproduce", "--quick", "--full"], "not allowed"),
+    (["reproduce", "--seed", "-1"], "seed"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_arguments_exit_2_naming_them(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_quadratic_train_from_the_cli(tmp_path, capsys):
+    assert main(["train", "--model", "quadratic", "--steps", "20", "--lr", "0.1",
+                 "--out", str(tmp_path / "q"), "--quiet"]) == 0
+    assert "20 steps" in capsys.readouterr().out
+
+
+def test_missing_data_is_a_clear_error_with_status_1(tmp_path, capsys, monkeypatch):
+    from datasets import download
+
+    def offline(url, dest, **kwargs):
+        raise OSError("network unreachable (test)")
+
+    monkeypatch.setattr(download, "fetch", offline)  # never touch the network in tests
+    code = main(["train", "--steps", "1", "--out", str(tmp_path / "r"), "--data-dir",
+                 str(tmp_path / "empty"), "--quiet"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "cifar-10-batches-py" in err, err
