@@ -26,6 +26,10 @@ BATCH_SIZES = (16, 100)
 QUICK_CNN_STEPS = {16: 400, 100: 200}
 FULL_CNN_EPOCHS = {16: 2, 100: 3}
 QUADRATIC_STEPS = 1500
+# Steps left out of the summary's correlations and residuals: SGD's heavy-ball buffer is
+# b_t = m̂_t (1 − β1^t)/(1 − β1), so its step ramps up over ~1/(1 − β1) steps even at constant
+# m̂; the first 100 steps would measure that ramp, not the relation between step and gradient.
+SUMMARY_WARMUP = 100
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 from .analysis import write_summary
 from .engine import CHECKPOINT, train
 from .records import load_run
-from .reproduce import FIGURE_TITLES, Experiment, plan
+from .reproduce import FIGURE_TITLES, SUMMARY_WARMUP, Experiment, plan
 from .tasks import CifarData
 
 
@@ -66,7 +66,8 @@ def run_reproduction(mode: str, out, *, data_dir=None, seed: int = 0, formats=("
         n_rows = max(e.row for e in members) + 1
         rows = [[runs[e.name] for e in members if e.row == r] for r in range(n_rows)]
         figures += draw_spread_figure(rows, title, out / f"{figure}.png", formats=formats)
-    summary = write_summary([runs[e.name] for e in experiments], out, stem="summary")
+    summary = write_summary([runs[e.name] for e in experiments], out, stem="summary",
+                            warmup=SUMMARY_WARMUP)
     seconds = time.perf_counter() - began
     if not quiet:
         print(f"figures: {', '.join(str(p) for p in figures)}\nsummary: {summary[1]}\n"

@@ -1,0 +1,55 @@
+"""The reproduction plan, and one end-to-end reproduction with tiny runs on real data (slow)."""
+import dataclasses
+import json
+import os
+
+import pytest
+
+from numpy_adam import reproduce
+from numpy_adam.reproduce import plan
+
+
+def test_plan_holds_the_notes_experiments():
+    runs = plan("quick")
+    cnn = [e for e in runs if e.config.model == "cnn"]
+    assert {(e.figure, e.config.batch_size, e.config.optimizer) for e in cnn} == {
+        (f, b, o) for f in ("figure1", "figure2") for b in (16, 100) for o in ("adam", "sgd")}
+    for e in cnn:
+        c = e.config
+        if e.figure == "figure1":
+            assert (c.beta1, c.beta2) == (0.99, 0.99), e.name
+            assert c.optimizer == "adam" or c.momentum == 0.99, e.name
+        else:
+            assert (c.beta1, c.beta2) == (0.9, 0.999), e.name
+            assert c.optimizer == "adam" or c.momentum == 0.9, e.name
+        if c.optimizer == "sgd":  # effective heavy-ball step α/(1-μ) = 0.1 in both figures
+            assert c.lr / (1 - c.momentum) == pytest.approx(0.1), e.name
+    quad = {e.config.optimizer: e.config for e in runs if e.figure == "figure3"}
+    assert quad["adam"].beta1 == quad["adam"].beta2 == 0.99 and quad["sgd"].momentum == 0
+    assert len({e.name for e in runs}) == len(runs), "run directories must be distinct"
+    assert all(e.config.epochs for e in plan("full") if e.config.model == "cnn")
+    with pytest.raises(ValueError, match="mode"):
+        plan("medium")
+
+
+@pytest.mark.slow
+def test_tiny_reproduction_writes_figures_and_summary(tmp_path, monkeypatch):
+    data = os.environ.get("NUMPY_ADAM_DATA")
+    if not data or not os.path.isdir(os.path.join(data, "cifar-10-batches-py")):
+        pytest.skip("real CIFAR-10 needed: set NUMPY_ADAM_DATA")
+    # batch-16 CNN runs only (each ends with a full test-set evaluation) and the quadratic
+    tiny = lambda mode, seed: [dataclasses.replace(e, config=dataclasses.replace(e.config, steps=12))
+                               for e in plan(mode, seed) if e.config.batch_size != 100]
+    monkeypatch.setattr(reproduce, "SUMMARY_WARMUP", 2)
+    from numpy_adam import reproduce_run
+
+    monkeypatch.setattr(reproduce_run, "plan", tiny)
+    monkeypatch.setattr(reproduce_run, "SUMMARY_WARMUP", 2)
+    result = reproduce_run.run_reproduction("quick", tmp_path, data_dir=data, quiet=True)
+    assert [p.name for p in result["figures"]] == ["figure1.png", "figure2.png", "figure3.png"]
+    assert all(p.stat().st_size > 20_000 for p in result["figures"]), "figures must be real PNGs"
+    numbers = json.loads((tmp_path / "summary.json").read_text())["runs"]
+    assert len(numbers) == 6 and all(n["steps"] == 12 for n in numbers)
+    assert "Pearson" in (tmp_path / "summary.md").read_text()
+    again = reproduce_run.run_reproduction("quick", tmp_path, data_dir=data, quiet=True)
+    assert again["seconds"] < result["seconds"], "finished runs are reused, not retrained"
