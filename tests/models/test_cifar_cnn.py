@@ -147,27 +147,9 @@ def test_backward_before_forward_raises():
 # ---------------------------------------------------------------------------- PyTorch twin
 
 def _torch_twin(torch, channels, kernel_size, hidden, num_classes=10):
-    nn, F = torch.nn, torch.nn.functional
+    from models.torch_twin import torch_cifar_cnn
 
-    class TorchCifarCNN(nn.Module):
-        def __init__(self):
-            super().__init__()
-            (c1, c2), pad = channels, kernel_size // 2
-            self.conv1 = nn.Conv2d(3, c1, kernel_size, padding=pad)
-            self.bn1 = nn.BatchNorm2d(c1)
-            self.conv2 = nn.Conv2d(c1, c2, kernel_size, padding=pad)
-            self.bn2 = nn.BatchNorm2d(c2)
-            self.fc1 = nn.Linear(c2 * 8 * 8, hidden)
-            self.bn3 = nn.BatchNorm1d(hidden)
-            self.fc2 = nn.Linear(hidden, num_classes)
-
-        def forward(self, x):
-            x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
-            x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
-            x = F.relu(self.bn3(self.fc1(torch.flatten(x, 1))))
-            return self.fc2(x)
-
-    return TorchCifarCNN().double()
+    return torch_cifar_cnn(torch, channels, kernel_size, hidden, num_classes).double()
 
 
 def _assert_close(ours, theirs, name, rtol=1e-10, floor=1e-3):
