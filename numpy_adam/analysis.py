@@ -216,7 +216,7 @@ def run_numbers(run: Run, warmup: int = 0) -> dict:
     spearman_update_vs_mean_abs_m (tensor-aggregated per-step series),
     residual_aggregated (identity_residual of aggregated γ and update),
     mean_neg_var_frac (mean over steps of the aggregated fraction with v̂ < m̂²),
-    and, for a quadratic run with one tracked tensor and a 1-element x (the 1-D quadratic),
+    and, for an Adam run of the quadratic with one tracked tensor and a 1-element x,
     residual_per_element (against the exact ε form) and oscillation
     (quadratic_oscillation of the recorded grad and x); None otherwise.
     """
@@ -233,7 +233,8 @@ def run_numbers(run: Run, warmup: int = 0) -> dict:
     per_element = oscillation = None
     x = metrics.get("x")
     one_element = x is not None and (x.ndim == 1 or x.shape[1] == 1)
-    if cfg.get("model") == "quadratic" and metrics["gamma"].shape[1] == 1 and one_element:
+    adam_like = cfg.get("optimizer") in ("adam", "adamw")  # the identity is Adam's, not SGD's
+    if adam_like and cfg.get("model") == "quadratic" and metrics["gamma"].shape[1] == 1 and one_element:
         per_element = identity_residual(metrics["gamma"][:, 0], metrics["update"][:, 0],
                                         metrics["mean_abs_m"][:, 0], float(cfg.get("eps") or 0.0))
     if "grad" in metrics and metrics["grad"].size and \

@@ -100,3 +100,13 @@ def test_nan_guard_stops_with_message_and_keeps_a_loadable_checkpoint(tmp_path):
     run = load_run(tmp_path / "nan")
     assert run.summary["status"] == "diverged" and "step" in run.summary["message"]
     assert np.all(np.isfinite(run.metrics["loss"])), "only good steps are recorded"
+
+
+def test_summary_numbers_report_the_identity_for_adam_only(tmp_path):
+    from numpy_adam.analysis import run_numbers
+
+    adam = run_numbers(train(ADAM, tmp_path / "adam", quiet=True))
+    gd = run_numbers(train(GD, tmp_path / "gd", quiet=True))
+    assert adam["residual_per_element"]["max_abs"] < 1e-12, adam["residual_per_element"]
+    assert gd["residual_per_element"] is None, "the identity is Adam's; SGD has no such residual"
+    assert adam["oscillation"]["grows_back_after_min"] and not gd["oscillation"]["grows_back_after_min"]
