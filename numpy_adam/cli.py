@@ -125,12 +125,28 @@ def _run_gradcheck(args, parser) -> int:
     return run_report(seed=args.seed)
 
 
+def _add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="time the CNN step, the Adam core and memory; ratios vs "
+                                     "PyTorch when installed")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--quick", action="store_true", help="fewer rounds (about a minute)")
+    p.add_argument("--data-dir", default=None,
+                   help="CIFAR-10 root for the load/memory rows (default $NUMPY_ADAM_DATA)")
+    p.set_defaults(run=_run_bench)
+
+
+def _run_bench(args, parser) -> int:
+    from .bench import main as bench_main
+
+    return bench_main(json=args.json, quick=args.quick, data_dir=args.data_dir)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="numpy-adam",
         description="A from-scratch NumPy reference of Adam and SGD with momentum.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_reproduce, _add_plot, _add_gradcheck):
+    for add in (_add_train, _add_reproduce, _add_plot, _add_gradcheck, _add_bench):
         add(sub)
     return parser
 

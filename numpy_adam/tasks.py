@@ -16,7 +16,7 @@ from models.quadratic import Quadratic
 from .config import TrainConfig
 from .nn.loss import SoftmaxCrossEntropy
 
-EVAL_BATCH = 250  # bounds conv1's im2col matrix to ~77 MB (float32)
+EVAL_BATCH = 100  # bounds conv1's im2col matrix to ~31 MB (float32)
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,8 @@ class CifarTask:
         from datasets.batches import MinibatchIterator
 
         self.model = CifarCNN(channels=config.channels, kernel_size=config.kernel_size,
-                              hidden=config.hidden, rng=rng_init)
+                              hidden=config.hidden, rng=rng_init,
+                              input_grad=False)  # training never uses ∂L/∂x: skip its GEMM and col2im
         self.criterion = SoftmaxCrossEntropy()
         self.data = data
         self.batches = MinibatchIterator(data.train_images, data.train_labels, config.batch_size,

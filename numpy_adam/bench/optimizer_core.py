@@ -1,0 +1,93 @@
+"""Optimizer core: one Adam step over n float32 elements, four ways, against bandwidth.
+
+    fused+stats   numpy_adam.optim.Adam.step()                  (Numba, statistics in-pass)
+    fused         numpy_adam.optim.Adam.step(compute_stats=False)
+    numpy         a straightforward NumPy Adam (see :func:`numpy_adam_step`)
+    torch         torch.optim.Adam(fused=True) on CPU, else foreach=True (only if installed)
+
+Each is reported as ms/step, elements/s, and % of the memory-bandwidth limit
+bandwidth / (7 × 4 bytes per element): an Adam step must read θ, g, m, v and write θ, m,
+v, at least 7 float32 transfers per element. (``Adam.step`` also scans g once for
+NaN/Inf before updating, which is included in its time.)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from numpy_adam.nn.module import Parameter
+from numpy_adam.optim import Adam
+
+from .timing import interleaved_medians, median_ratio
+
+ADAM_BYTES_PER_ELEMENT = 7 * 4
+LR, BETA1, BETA2, EPS = 1e-3, 0.9, 0.999, 1e-8
+
+
+def numpy_adam_step(theta, g, m, v, t):
+    """Adam as one would write it in NumPy (temporaries and all), t from 1:
+
+    m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g²;  θ ← θ − α m̂/(√v̂ + ε)
+    """
+    m *= BETA1
+    m += (1 - BETA1) * g
+    v *= BETA2
+    v += (1 - BETA2) * g * g
+    m_hat = m / (1 - BETA1 ** t)
+    v_hat = v / (1 - BETA2 ** t)
+    theta -= LR * m_hat / (np.sqrt(v_hat) + EPS)
+
+
+def _torch_adam(torch, theta0, g0):
+    p = torch.nn.Parameter(torch.from_numpy(theta0.copy()))
+    p.grad = torch.from_numpy(g0.copy())
+    try:
+        opt = torch.optim.Adam([p], lr=LR, betas=(BETA1, BETA2), eps=EPS, fused=True)
+        opt.step()
+        kind = "fused"
+    except (RuntimeError, TypeError, ValueError):
+        opt = torch.optim.Adam([p], lr=LR, betas=(BETA1, BETA2), eps=EPS, foreach=True)
+        kind = "foreach"
+    return opt.step, kind
+
+
+def bench_optimizer_core(sizes, bandwidth: float, rounds: int, torch=None) -> list[dict]:
+    """One row per size n: ms, elements/s and % of bandwidth per candidate, ratio vs torch.
+
+    Inputs: sizes (ints), bandwidth (bytes/s, measured), rounds, torch module or None.
+    """
+    rows = []
+    for n in sizes:
+        rng = np.random.default_rng(n)
+        theta0 = rng.standard_normal(n, dtype=np.float32)
+        g0 = rng.standard_normal(n, dtype=np.float32)
+        param = Parameter(theta0, kind="weight")
+        adam = Adam([("w", param)], lr=LR, betas=(BETA1, BETA2), eps=EPS)
+        adam.flat.grad[...] = g0
+        theta, g = theta0.copy(), g0.copy()
+        m, v = np.zeros_like(theta), np.zeros_like(theta)
+        state = {"t": 0}
+
+        def plain():
+            state["t"] += 1
+            numpy_adam_step(theta, g, m, v, state["t"])
+
+        candidates = {"fused+stats": adam.step, "fused": lambda: adam.step(compute_stats=False),
+                      "numpy": plain}
+        torch_kind = None
+        if torch is not None:
+            candidates["torch"], torch_kind = _torch_adam(torch, theta0, g0)
+        inner = max(1, 2_000_000 // n)  # sub-millisecond steps are timed in batches
+        times = interleaved_medians(candidates, rounds=rounds, inner=inner)
+        row = {"n": int(n), "ms": {}, "elements_per_s": {}, "pct_bandwidth": {}}
+        limit = bandwidth / ADAM_BYTES_PER_ELEMENT  # elements/s at the bandwidth limit
+        for name, t in times.items():
+            sec = float(np.median(t))
+            row["ms"][name] = 1e3 * sec
+            row["elements_per_s"][name] = n / sec
+            row["pct_bandwidth"][name] = 100.0 * (n / sec) / limit
+        if torch is not None:
+            row["torch_adam"] = torch_kind
+            row["speed_vs_torch"] = {name: 1.0 / median_ratio(times, name, "torch")
+                                     for name in times if name != "torch"}
+        rows.append(row)
+    return rows

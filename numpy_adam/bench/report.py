@@ -1,0 +1,93 @@
+"""The bench report as text: a header, then Markdown tables (paste-able into the README)."""
+from __future__ import annotations
+
+
+def _fmt(value, spec=".2f") -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def _header(report: dict) -> list[str]:
+    s = report["system"]
+    lines = [f"numpy {s['numpy']}, numba {s['numba']} (threading layer "
+             f"{s['numba_threading_layer']}, {s['numba_threads']} threads), "
+             f"{s['cpu_count']} CPUs, Python {s['python']}"]
+    if "torch" in s:
+        lines.append(f"torch {s['torch']} ({s['torch_threads']} threads)")
+    else:
+        lines.append("torch: not installed (torch columns omitted)")
+    for blas in s["blas"]:
+        lines.append("BLAS: " + ", ".join(f"{k}={v}" for k, v in blas.items() if k != "prefix"))
+    lines.append("env: " + ", ".join(f"{k}={v}" for k, v in s["env"].items()))
+    return lines
+
+
+def _cnn_table(report: dict) -> list[str]:
+    torch = report["torch_available"]
+    head = "| batch | ours ms/step | plain layers ms/step |"
+    rule = "| ---: | ---: | ---: |"
+    if torch:
+        head += " torch ms/step | ours / torch | plain / torch |"
+        rule += " ---: | ---: | ---: |"
+    lines = ["", "CNN training step (forward, backward, Adam with statistics), median of "
+             "interleaved rounds", "", head, rule]
+    for row in report["cnn_step"]:
+        ms = row["ms"]
+        line = f"| {row['batch']} | {ms['numpy']:.1f} | {ms['numpy_plain_layers']:.1f} |"
+        if torch:
+            r = row["ratio_vs_torch"]
+            line += (f" {ms['torch']:.1f} | {r['numpy']:.2f}× | "
+                     f"{r['numpy_plain_layers']:.2f}× |")
+        lines.append(line)
+    return lines
+
+
+def _breakdown_table(report: dict) -> list[str]:
+    if "layer_breakdown" not in report:
+        return []
+    batches = list(report["layer_breakdown"])
+    lines = ["", "Per-stage breakdown of our step (ms, median)", "",
+             "| stage | " + " | ".join(f"batch {b}" for b in batches) + " |",
+             "| --- | " + " | ".join("---:" for _ in batches) + " |"]
+    for stage in report["layer_breakdown"][batches[0]]:
+        values = " | ".join(f"{report['layer_breakdown'][b][stage]:.2f}" for b in batches)
+        lines.append(f"| {stage} | {values} |")
+    return lines
+
+
+def _optimizer_table(report: dict) -> list[str]:
+    torch = report["torch_available"]
+    lines = ["", f"Optimizer core (Adam, float32), bandwidth {report['bandwidth']['gb_per_s']:.1f} GB/s "
+             "measured; % of bandwidth = elements/s ÷ (bandwidth / 28 B)", "",
+             "| n | variant | ms/step | Gelem/s | % bandwidth |" + (" speed vs torch |" if torch else ""),
+             "| ---: | --- | ---: | ---: | ---: |" + (" ---: |" if torch else "")]
+    for row in report["optimizer_core"]:
+        for name, ms in row["ms"].items():
+            line = (f"| {row['n']:.0e} | {name} | {ms:.3f} | {row['elements_per_s'][name] / 1e9:.2f} | "
+                    f"{row['pct_bandwidth'][name]:.0f} % |")
+            if torch:
+                speed = row["speed_vs_torch"].get(name)
+                line += f" {_fmt(speed)}{'×' if speed is not None else ''} |"
+            lines.append(line)
+    return lines
+
+
+def _cifar_lines(report: dict) -> list[str]:
+    load, memory = report["cifar10"]["load"], report["cifar10"]["training_memory"]
+    lines = [""]
+    if "skipped" in load:
+        lines.append(f"CIFAR-10 load: skipped ({load['skipped']})")
+    else:
+        lines.append(f"CIFAR-10 load: {load['seconds']:.2f} s for {load['images']} images")
+    if "skipped" in memory:
+        lines.append(f"Training peak RSS: skipped ({memory['skipped']})")
+    else:
+        lines.append(f"Training peak RSS: {memory['peak_rss_mb']:.0f} MB "
+                     f"({memory['steps']} steps at batch {memory['batch_size']})")
+    return lines
+
+
+def format_report(report: dict) -> str:
+    """The whole report as text (the JSON report's content, formatted)."""
+    lines = (_header(report) + _cnn_table(report) + _breakdown_table(report)
+             + _optimizer_table(report) + _cifar_lines(report))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,66 @@
+"""Run the bench sections in order and print a table or JSON (see the package docstring)."""
+from __future__ import annotations
+
+import json as json_module
+import sys
+
+import numba
+
+from .bandwidth import measure_bandwidth
+from .cnn_step import bench_cnn_step, layer_breakdown
+from .config import BenchConfig, full_config, quick_config
+from .data import bench_cifar_load, bench_training_memory
+from .optimizer_core import bench_optimizer_core
+from .report import format_report
+from .system import peak_rss_mb, system_info
+
+
+def import_torch():
+    """torch with our thread count, or None when it is not importable."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    return torch
+
+
+def run_bench(config: BenchConfig, *, use_torch: bool = True, data_dir=None) -> dict:
+    """Every section of the report as a JSON-serialisable dict (keys: see the package doc)."""
+    if not isinstance(config, BenchConfig):
+        raise TypeError(f"run_bench: config must be a BenchConfig, got {type(config).__name__}")
+    torch = import_torch() if use_torch else None
+    report = {"system": system_info(torch), "torch_available": torch is not None,
+              "config": {k: getattr(config, k) for k in config.__dataclass_fields__}}
+    report["cnn_step"] = bench_cnn_step(config.batch_sizes, config.step_rounds, torch)
+    if config.breakdown_rounds:
+        report["layer_breakdown"] = {str(n): layer_breakdown(n, config.breakdown_rounds)
+                                     for n in config.batch_sizes}
+    bandwidth = measure_bandwidth(config.bandwidth_elements)
+    report["bandwidth"] = {"gb_per_s": bandwidth / 1e9, "method": "Numba triad a = b + s·c, 12 B/element"}
+    report["optimizer_core"] = bench_optimizer_core(config.optimizer_sizes, bandwidth,
+                                                    config.optimizer_rounds, torch)
+    cifar = {"load": bench_cifar_load(data_dir) if config.load_cifar else {"skipped": "disabled"}}
+    cifar["training_memory"] = (bench_training_memory(config.train_steps, data_dir)
+                                if config.train_steps else {"skipped": "disabled"})
+    report["cifar10"] = cifar
+    report["bench_peak_rss_mb"] = peak_rss_mb()
+    return report
+
+
+def main(json: bool = False, quick: bool = False, *, config: BenchConfig | None = None,
+         use_torch: bool = True, data_dir=None, file=None) -> int:
+    """Run the bench and print it (JSON with ``json=True``); returns the exit status 0.
+
+    config overrides the preset chosen by ``quick`` (tests use a reduced one).
+    """
+    if config is None:
+        config = quick_config() if quick else full_config()
+    report = run_bench(config, use_torch=use_torch, data_dir=data_dir)
+    out = sys.stdout if file is None else file
+    if json:
+        json_module.dump(report, out, indent=2)
+        out.write("\n")
+    else:
+        out.write(format_report(report))
+    return 0

@@ -1,0 +1,52 @@
+"""Interleaved repeated timing: every candidate once per round, medians over rounds.
+
+Interleaving (A B C, A B C, ...) instead of blocks (A A A, B B B, ...) spreads slow phases
+of a shared machine (other processes, frequency changes) over all candidates, so their
+ratios stay meaningful even when absolute times drift. Ratios are taken per round and
+their median is reported ("median of ratios").
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+
+
+def interleaved_medians(candidates: dict[str, Callable[[], object]], rounds: int,
+                        warmup: int = 2, inner: int = 1,
+                        settle: float = 0.0) -> dict[str, np.ndarray]:
+    """Time each candidate ``inner`` times per round over ``rounds`` interleaved rounds.
+
+    Inputs
+        candidates: name -> zero-argument callable (one unit of work, e.g. one training step)
+        rounds: number of rounds (≥ 1); warmup: untimed rounds first (compile, caches)
+        inner: calls per timing (for sub-millisecond work, or to let a candidate's own
+            thread pools run warm as in a training loop)
+        settle: seconds to sleep before each timing, so the previous candidate's idle
+            threads (OpenBLAS, OpenMP spin for up to ~0.1 s after their last task) stop
+            competing for the cores: without it, on 2 cores, whichever runs second is
+            slowed by the other library's spinning threads
+    Output
+        name -> (rounds,) seconds per call, in round order (take medians and ratios from it)
+    """
+    if rounds < 1:
+        raise ValueError(f"interleaved_medians: rounds must be >= 1, got {rounds}")
+    for _ in range(warmup):
+        for fn in candidates.values():
+            fn()
+    times = {name: np.empty(rounds) for name in candidates}
+    for r in range(rounds):
+        for name, fn in candidates.items():
+            if settle:
+                time.sleep(settle)
+            start = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            times[name][r] = (time.perf_counter() - start) / inner
+    return times
+
+
+def median_ratio(times: dict[str, np.ndarray], name: str, baseline: str) -> float:
+    """Median over rounds of times[name] / times[baseline] (same-round pairs)."""
+    return float(np.median(times[name] / times[baseline]))

@@ -1,0 +1,117 @@
+"""BatchNorm2d → ReLU → MaxPool2d as one fused stage in the channel-major layout (C, N, H, W).
+
+The stage owns no parameters: it reads and writes those of an existing
+:class:`~numpy_adam.nn.batchnorm.BatchNorm2d` (γ, β, running statistics, ``training``)
+and the window of an existing :class:`~numpy_adam.nn.pooling.MaxPool2d`, so a model that
+uses it keeps its state_dict keys and can switch between the fused and the plain path.
+It is not a :class:`Module` on purpose: registering it would add state_dict keys.
+
+Forward, x (C, N, H, W) → y (C, N, H', W'), exactly the plain layers' math:
+
+    train: μ_c, σ²_c = batch mean, biased variance over N·H·W (running stats updated as
+           BatchNorm2d does);  eval: μ_c, σ²_c = running_mean, running_var
+    x̂ = (x − μ_c)/√(σ²_c + ε),   z = max(γ_c x̂ + β_c, 0),   y = maxpool(z)
+
+Backward, dy (C, N, H', W') → dx (C, N, H, W); assigns the batchnorm's γ.grad, β.grad:
+
+    dz = dy routed to each window's argmax (first maximum), masked by z > 0
+    dβ = Σ dz,   dγ = Σ dz·x̂
+    train: dx = γ/√(σ²+ε) · (dz − mean(dz) − x̂·mean(dz·x̂));   eval: dx = γ/√(σ²+ε) · dz
+
+Pool windows: any kernel and stride (no padding, floor output size), as MaxPool2d.
+The input array is overwritten by x̂ when ``overwrite_input=True`` (the caller's
+throw-away conv output), saving one allocation per step; otherwise x̂ is a new array.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .batchnorm import BatchNorm2d
+from .checks import check_grad_output, no_cache_error
+from .im2col import output_shape
+from .kernels import bn_relu_maxpool_backward, bn_relu_maxpool_forward, channel_mean_var
+from .pooling import MaxPool2d
+
+_NO_PADDING = (0, 0)
+
+
+class _FusedCache(NamedTuple):
+    xhat: np.ndarray      # (C, N, H, W) normalised input
+    y: np.ndarray         # (C, N, H', W') output (its sign is the ReLU mask at the argmax)
+    argmax: np.ndarray    # (C, N, H', W') int32, in-window index u·kw + v of each window's max
+    inv_std: np.ndarray   # (C,) float64, 1/√(σ² + ε) used in forward
+    training: bool        # batch (True) or running (False) statistics
+
+
+class BatchNormReLUMaxPool:
+    """Fused BatchNorm2d + ReLU + MaxPool2d over the (C, N, H, W) layout (see module doc).
+
+    Args:
+        bn: the BatchNorm2d whose parameters, buffers and mode are used.
+        pool: the MaxPool2d whose kernel_size and stride are used.
+        overwrite_input: write x̂ into the forward's input array (default False).
+    """
+
+    def __init__(self, bn: BatchNorm2d, pool: MaxPool2d, *, overwrite_input: bool = False):
+        if not isinstance(bn, BatchNorm2d):
+            raise TypeError(f"BatchNormReLUMaxPool: bn must be a BatchNorm2d, got {type(bn).__name__}")
+        if not isinstance(pool, MaxPool2d):
+            raise TypeError(f"BatchNormReLUMaxPool: pool must be a MaxPool2d, "
+                            f"got {type(pool).__name__}")
+        self.bn, self.pool, self.overwrite_input = bn, pool, bool(overwrite_input)
+        self._cache: _FusedCache | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """x (C, N, H, W) → y (C, N, H', W'), x's dtype (that of the batchnorm)."""
+        bn = self.bn
+        name = "BatchNormReLUMaxPool"
+        if not isinstance(x, np.ndarray) or x.ndim != 4 or x.shape[0] != bn.num_features:
+            raise ValueError(f"{name}: expected a (C={bn.num_features}, N, H, W) array, got "
+                             f"{getattr(x, 'shape', type(x).__name__)}")
+        if x.dtype != bn.weight.data.dtype:
+            raise TypeError(f"{name}: input dtype {x.dtype} does not match the batchnorm's "
+                            f"{bn.weight.data.dtype}")
+        n_ch, n, height, width = x.shape
+        out_h, out_w = output_shape((n, n_ch, height, width), self.pool.kernel_size,
+                                    self.pool.stride, _NO_PADDING, name)
+        if bn.training:
+            m = n * height * width
+            if m <= 1:
+                raise ValueError(f"{name}: expected more than 1 value per channel when training, "
+                                 f"got input shape {x.shape}")
+            mean = np.empty(n_ch)  # (C,) float64
+            var = np.empty(n_ch)   # (C,) float64
+            channel_mean_var(x, mean, var)
+            dtype = x.dtype
+            bn._update_running_stats(mean.astype(dtype), var.astype(dtype), m)
+        else:
+            mean = bn.running_mean.astype(np.float64)
+            var = bn.running_var.astype(np.float64)
+        inv_std = 1.0 / np.sqrt(var + bn.eps)  # (C,) float64
+        xhat = x if self.overwrite_input else np.empty_like(x)
+        y = np.empty((n_ch, n, out_h, out_w), dtype=x.dtype)
+        argmax = np.empty((n_ch, n, out_h, out_w), dtype=np.int32)
+        (kh, kw), (sh, sw) = self.pool.kernel_size, self.pool.stride
+        bn_relu_maxpool_forward(x, mean, inv_std, bn.weight.data, bn.bias.data, kh, kw, sh, sw,
+                                xhat, y, argmax)
+        self._cache = _FusedCache(xhat, y, argmax, inv_std, bn.training)
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        """dy (C, N, H', W') → dx (C, N, H, W); assigns bn.weight.grad (dγ), bn.bias.grad (dβ)."""
+        cache = self._cache
+        if cache is None:
+            raise no_cache_error("BatchNormReLUMaxPool")
+        check_grad_output(dy, cache.y.shape, "BatchNormReLUMaxPool")
+        self._cache = None
+        n_ch = cache.xhat.shape[0]
+        dx = np.empty_like(cache.xhat)  # (C, N, H, W)
+        dgamma, dbeta = np.empty(n_ch), np.empty(n_ch)  # (C,) float64
+        (_, kw), (sh, sw) = self.pool.kernel_size, self.pool.stride
+        bn_relu_maxpool_backward(dy, cache.y, cache.argmax, cache.xhat, self.bn.weight.data,
+                                 cache.inv_std, kw, sh, sw, cache.training, dx, dgamma, dbeta)
+        self.bn.weight.grad[...] = dgamma
+        self.bn.bias.grad[...] = dbeta
+        return dx

@@ -1,0 +1,240 @@
+"""Numba kernels behind the fast layer paths: im2col / col2im and fused BatchNorm+ReLU+MaxPool.
+
+All kernels work in the channel-major internal layout (C, N, H, W) ("CN" below): for a
+channel c the block x[c] is contiguous, so per-channel reductions (batchnorm) stream
+through memory, and a conv's GEMM output (O, N·H'·W') *is* that layout without a
+transpose. Public layers stay NCHW; they hand these kernels transposed views.
+
+The plain NumPy functions (:func:`numpy_adam.nn.im2col.im2col`, :func:`~.im2col.col2im`,
+:class:`~numpy_adam.nn.batchnorm.BatchNorm2d`, :class:`~numpy_adam.nn.activation.ReLU`,
+:class:`~numpy_adam.nn.pooling.MaxPool2d`) are the oracle these are tested against in
+float64 (tests/nn/test_kernels.py). Kernels take arrays and scalars only and write into
+output arrays the caller allocates; they run (slowly) under ``NUMBA_DISABLE_JIT=1``.
+
+Threads: the kernels are serial on purpose. On this 2-core machine a ``parallel=True``
+version of the same loops measured 8 ms instead of 0.5 ms for one normalisation pass:
+Numba's worker threads wait for a core held by OpenBLAS's spinning threads (or by another
+process). The GEMMs between the kernels keep both cores busy through OpenBLAS.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .threads import apply_thread_policy
+
+apply_thread_policy()  # before any parallel kernel runs; see threads.py
+
+_JIT = dict(cache=True, nogil=True)
+
+
+@njit(**_JIT)
+def im2col_cn(x, kh, kw, sh, sw, ph, pw, cols):
+    """Gather every (kh, kw) window of the zero-padded input, padding handled inline.
+
+    x:    (C, N, H, W) input (any strides)
+    cols: (C, kh, kw, N, H', W') output, filled completely:
+          cols[c, u, v, n, i, j] = x[c, n, i·sh + u − ph, j·sw + v − pw], 0 outside x
+    (Written as plain loops with the bounds test inside: measured faster here than
+    variants that split the valid range or zero whole rows first.)
+    """
+    n_ch, n_img, height, width = x.shape
+    out_h, out_w = cols.shape[4], cols.shape[5]
+    for job in range(n_ch * kh * kw):
+        c = job // (kh * kw)
+        u = (job // kw) % kh
+        v = job % kw
+        for n in range(n_img):
+            for i in range(out_h):
+                h = i * sh + u - ph
+                if h < 0 or h >= height:
+                    for j in range(out_w):
+                        cols[c, u, v, n, i, j] = 0
+                    continue
+                for j in range(out_w):
+                    w = j * sw + v - pw
+                    if w >= 0 and w < width:
+                        cols[c, u, v, n, i, j] = x[c, n, h, w]
+                    else:
+                        cols[c, u, v, n, i, j] = 0
+
+
+@njit(**_JIT)
+def col2im_cn(dcols, sh, sw, ph, pw, dx):
+    """Scatter-add columns back onto the input grid (the adjoint of :func:`im2col_cn`).
+
+    dcols: (C, kh, kw, N, H', W') gradient w.r.t. the columns
+    dx:    (C, N, H, W) output, overwritten:
+           dx[c, n, h, w] = Σ_{u,v,i,j: i·sh+u−ph = h, j·sw+v−pw = w} dcols[c, u, v, n, i, j]
+    """
+    n_ch, kh, kw, n_img, out_h, out_w = dcols.shape
+    height, width = dx.shape[2], dx.shape[3]
+    for c in range(n_ch):
+        dx[c] = 0
+        for u in range(kh):
+            for v in range(kw):
+                for n in range(n_img):
+                    for i in range(out_h):
+                        h = i * sh + u - ph
+                        if h < 0 or h >= height:
+                            continue
+                        for j in range(out_w):
+                            w = j * sw + v - pw
+                            if w >= 0 and w < width:
+                                dx[c, n, h, w] += dcols[c, u, v, n, i, j]
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def channel_mean_var(x, mean, var):
+    """Per-channel mean and biased variance over N·H·W values, two-pass, float64 sums.
+
+    x: (C, N, H, W) contiguous;  mean, var: (C,) float64 outputs
+        μ_c = 1/m Σ x[c],   σ²_c = 1/m Σ (x[c] − μ_c)²,   m = N·H·W
+    (fastmath "reassoc" only: the sums may be reordered to vectorise; NaN/Inf semantics kept.)
+    """
+    n_ch = x.shape[0]
+    for c in range(n_ch):
+        block = x[c].ravel()  # (N·H·W,)
+        m = block.shape[0]
+        total = 0.0
+        for k in range(m):
+            total += block[k]
+        mu = total / m
+        total = 0.0
+        for k in range(m):
+            d = block[k] - mu
+            total += d * d
+        mean[c] = mu
+        var[c] = total / m
+
+
+@njit(**_JIT)
+def _later_is_larger(z, best):
+    """Whether a later window value z replaces the running maximum ``best``: strictly larger
+    (ties keep the first), or the first NaN (np.argmax's rule), branch-free."""
+    return (z > best) | ((z != z) & (best == best))
+
+
+@njit(**_JIT)
+def bn_relu_maxpool_forward(x, mean, inv_std, gamma, beta, kh, kw, sh, sw, xhat, y, argmax):
+    """Normalise, then y = maxpool(relu(γ x̂ + β)), remembering each window's argmax.
+
+    x:       (C, N, H, W) input; xhat may be the same array (normalised in place)
+    mean, inv_std: (C,) float64, μ_c and 1/√(σ²_c + ε)
+    gamma, beta:   (C,) γ, β
+    xhat:    (C, N, H, W) output, x̂ = (x − μ_c)·inv_std_c (every element, also any the
+             pool windows do not cover)
+    y:       (C, N, H', W') output, y[c,n,i,j] = max_{u,v} relu(γ_c x̂[c,n,i·sh+u,j·sw+v] + β_c)
+    argmax:  (C, N, H', W') int32 output, in-window index u·kw + v of the FIRST maximum of
+             z = γ x̂ + β in row-major window order (a NaN is its window's maximum, as
+             np.argmax). ReLU is applied after the max (max and ReLU commute); where
+             y = 0 the argmax may differ from the plain path's but receives no gradient.
+    """
+    n_ch, n_img, height, width = x.shape
+    out_h, out_w = y.shape[2], y.shape[3]
+    two_by_two = kh == 2 and kw == 2 and sh == 2 and sw == 2
+    for c in range(n_ch):
+        mu, s = x.dtype.type(mean[c]), x.dtype.type(inv_std[c])
+        g, b = gamma[c], beta[c]
+        for n in range(n_img):
+            xp, xh = x[c, n], xhat[c, n]  # (H, W) planes
+            for h in range(height):
+                for w in range(width):
+                    xh[h, w] = (xp[h, w] - mu) * s
+            yp, ap = y[c, n], argmax[c, n]  # (H', W')
+            for i in range(out_h):
+                for j in range(out_w):
+                    h0, w0 = i * sh, j * sw
+                    if two_by_two:  # the CNN's pools: unrolled, branch-free
+                        a0 = g * xh[h0, w0] + b
+                        a1 = g * xh[h0, w0 + 1] + b
+                        a2 = g * xh[h0 + 1, w0] + b
+                        a3 = g * xh[h0 + 1, w0 + 1] + b
+                        t01 = _later_is_larger(a1, a0)
+                        m01 = a1 if t01 else a0
+                        k01 = 1 if t01 else 0
+                        t23 = _later_is_larger(a3, a2)
+                        m23 = a3 if t23 else a2
+                        k23 = 3 if t23 else 2
+                        t = _later_is_larger(m23, m01)
+                        best = m23 if t else m01
+                        where = k23 if t else k01
+                    else:
+                        best = g * xh[h0, w0] + b
+                        where = 0
+                        for u in range(kh):
+                            for v in range(kw):
+                                z = g * xh[h0 + u, w0 + v] + b
+                                t = _later_is_larger(z, best)
+                                best = z if t else best
+                                where = u * kw + v if t else where
+                    yp[i, j] = best if not best < 0 else 0 * best  # ReLU; NaN stays NaN
+                    ap[i, j] = where
+
+
+@njit(**_JIT)
+def bn_relu_maxpool_backward(dy, y, argmax, xhat, gamma, inv_std, kw, sh, sw, training,
+                             dx, dgamma, dbeta):
+    """Backward of :func:`bn_relu_maxpool_forward`.
+
+    dy, y, argmax: (C, N, H', W') upstream gradient, forward output, forward argmax
+    xhat:    (C, N, H, W) forward x̂;  gamma, inv_std: (C,);  kw, sh, sw: the pool window
+    training: batch statistics (True) or running statistics (False) were used
+    dx:      (C, N, H, W) output;  dgamma, dbeta: (C,) float64 outputs
+
+    With dz = ∂L/∂(γx̂+β): dy at each window's argmax where the output is positive
+    (ReLU), 0 elsewhere (summed where windows share an argmax):
+        dβ_c = Σ dz,   dγ_c = Σ dz·x̂
+        train: dx = γ_c inv_std_c (dz − dβ_c/m − x̂ dγ_c/m),   m = N·H·W
+        eval:  dx = γ_c inv_std_c dz
+    """
+    n_ch, n_img, height, width = xhat.shape
+    out_h, out_w = dy.shape[2], dy.shape[3]
+    m = n_img * height * width
+    for c in range(n_ch):
+        sum_dz = 0.0
+        sum_dz_xhat = 0.0
+        for n in range(n_img):
+            yp, ap, dyp, xh = y[c, n], argmax[c, n], dy[c, n], xhat[c, n]
+            for i in range(out_h):
+                for j in range(out_w):
+                    if yp[i, j] > 0:
+                        k = ap[i, j]
+                        if kw == 2:  # shifts, not an integer division per window
+                            u, v = k >> 1, k & 1
+                        else:
+                            u, v = k // kw, k % kw
+                        g = dyp[i, j]
+                        sum_dz += g
+                        sum_dz_xhat += g * xh[i * sh + u, j * sw + v]
+        dbeta[c] = sum_dz
+        dgamma[c] = sum_dz_xhat
+        scale = gamma[c] * inv_std[c]
+        a = dx.dtype.type(scale * (sum_dz / m)) if training else dx.dtype.type(0)
+        b = dx.dtype.type(scale * (sum_dz_xhat / m)) if training else dx.dtype.type(0)
+        zero = dx.dtype.type(0)
+        if kw == 2 and sh == 2 and sw == 2 and height == 2 * out_h and width == 2 * out_w:
+            # the CNN's 2×2 pools tile the plane: one dense branch-free pass
+            for n in range(n_img):
+                yp, ap, dyp, xh, dxp = y[c, n], argmax[c, n], dy[c, n], xhat[c, n], dx[c, n]
+                for i in range(out_h):
+                    for j in range(out_w):
+                        k = ap[i, j]
+                        g = dx.dtype.type(scale * dyp[i, j]) if yp[i, j] > 0 else zero
+                        h, w = 2 * i, 2 * j
+                        dxp[h, w] = -a - xh[h, w] * b + (g if k == 0 else zero)
+                        dxp[h, w + 1] = -a - xh[h, w + 1] * b + (g if k == 1 else zero)
+                        dxp[h + 1, w] = -a - xh[h + 1, w] * b + (g if k == 2 else zero)
+                        dxp[h + 1, w + 1] = -a - xh[h + 1, w + 1] * b + (g if k == 3 else zero)
+            continue
+        for n in range(n_img):
+            xh, dxp = xhat[c, n], dx[c, n]
+            for h in range(height):
+                for w in range(width):
+                    dxp[h, w] = -a - xh[h, w] * b
+            yp, ap, dyp = y[c, n], argmax[c, n], dy[c, n]
+            for i in range(out_h):
+                for j in range(out_w):
+                    if yp[i, j] > 0:
+                        k = ap[i, j]
+                        dxp[i * sh + k // kw, j * sw + k % kw] += scale * dyp[i, j]
