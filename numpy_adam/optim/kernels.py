@@ -3,24 +3,34 @@
 Layout. The flat buffer (P,) is cut into chunks of at most ``CHUNK_SIZE`` elements that never
 cross a tensor (segment) boundary: ``chunk_start``, ``chunk_stop`` (n_chunks,) int64 and
 ``chunk_slot`` (n_chunks,) int64 = the index of the chunk's tensor among the *tracked* tensors,
-or -1 when the tensor is not tracked. The kernel runs ``prange`` over chunks; each chunk walks
-its elements in blocks of ``BLOCK`` and updates them in place. Only when ``compute_stats`` and
-its tensor is tracked, element i of a block also adds its statistics terms (:mod:`.stats`) in
-float64 into lane i of a small (N_SUMS, BLOCK) accumulator: lanes are independent, so the loop
-vectorizes without reordering any floating-point sum (no fastmath). The chunk then sums its
-lanes in order into ``partial[c]`` (n_chunks, N_SUMS), and a serial tail adds the chunks into
-``sums`` (L, N_SUMS) in chunk order, so statistics are deterministic whatever the thread count.
-One step therefore reads θ, g, m, v and writes θ, m, v once; the statistics cost no extra pass
-over memory (the accumulator stays in L1). The only other pass is the optimizer's finite check
-of g before the step (``count_nonfinite``, one read of g), so a bad gradient is refused before
-anything is written. Buffers smaller than ``PARALLEL_MIN_SIZE`` run the same chunks in order on
-the calling thread: waking the thread pool costs more than updating them.
+or -1 when the tensor is not tracked. The kernel runs ``prange`` over chunks. Without statistics
+a chunk is one loop over its elements; with statistics (``compute_stats`` and a tracked tensor)
+it walks its elements in blocks of ``BLOCK``, and element i of a block adds its statistics terms
+(:mod:`.stats`) into lane i of a small (N_SUMS, BLOCK) accumulator in the state dtype: lanes are
+independent, so the loop vectorizes without reordering any floating-point sum (no fastmath). At
+the end of the chunk its lanes are summed in float64, in order, into ``partial[c]``
+(n_chunks, N_SUMS), and a serial tail adds the chunks into ``sums`` (L, N_SUMS) in chunk order,
+so statistics are deterministic whatever the thread count. One step therefore reads θ, g, m, v
+and writes θ, m, v once; the statistics cost no extra pass over memory (the accumulator stays in
+L1). The only other pass is the optimizer's finite check of g before the step
+(``count_nonfinite``, one read of g), so a bad gradient is refused before anything is written.
+Buffers smaller than ``PARALLEL_MIN_SIZE`` run the same chunks in order on the calling thread:
+waking the thread pool costs more than updating them.
+
+Loops index the whole arrays (unsigned indices, so Numba emits no negative-index wraparound and
+LLVM vectorizes) rather than slicing a view per block: every view is a new array object with its
+reference counting, and per-block views doubled the time of the loop without statistics.
 
 Precision. Element updates run in the dtype of the state (float32 for training, float64 for
 checks): the caller passes every scalar already cast to that dtype. Bias corrections
 c1 = 1/(1−β1^t), c2 = 1/(1−β2^t) are computed in float64 outside the loop (and cast for the
-update); the statistics use the float64 values and promote m, v, u to float64 before squaring,
-which spares σ̂² = v̂ − m̂² a float32 cancellation.
+update). Statistics (policy in :mod:`.stats`): σ̂² = v̂ − m̂² is formed in float64 from m, v and
+the float64 c1, c2 (no float32 cancellation), then |m̂|, σ̂² are rounded to the state dtype and
+√, ÷ and the lane sums run in that dtype (8 float32 lanes per AVX2 register instead of 4
+float64); the lanes go into float64 at the end of each chunk. For float64 state this is the
+float64 computation throughout; for float32 each term carries a few float32 roundings and each
+lane sums at most CHUNK_SIZE/BLOCK = 16 nonnegative terms, so a tensor's means are within
+≈ 20·2⁻²⁴ ≈ 1.2e-6 (relative) of the float64 values; counts are exact.
 
 ``error_model="numpy"`` gives IEEE results for 0/0 (e.g. ε = 0 and g = 0 gives NaN, as in
 PyTorch) instead of a ZeroDivisionError. Under ``NUMBA_DISABLE_JIT=1`` these functions run as
@@ -29,12 +39,14 @@ plain Python with NumPy scalars and give the same results (slowly).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
 from .stats import COUNT_GAMMA, COUNT_NEG_VAR, N_SUMS, SUM_ABS_M, SUM_GAMMA, SUM_SIGMA, SUM_UPDATE
 
 CHUNK_SIZE = 16384  # elements per chunk: 64 KiB of float32 per array, enough work per task
-BLOCK = 256         # statistics lanes: element i of a block adds into lane i
+# (a float32 statistics lane sums at most CHUNK_SIZE/BLOCK = 16 terms: see Precision above)
+BLOCK = 1024        # statistics lanes: element i of a block adds into lane i
 PARALLEL_MIN_SIZE = 1 << 16  # smaller buffers run on the calling thread (no thread wake-up)
 
 _JIT = dict(cache=True, fastmath=False, error_model="numpy")
@@ -59,36 +71,56 @@ def build_chunks(bounds: np.ndarray, tracked: tuple[int, ...],
     return as_int(start), as_int(stop), as_int(slot)
 
 
+def as_dtype_of(x, like):
+    """x cast to the float type of the scalar ``like`` (float32 or float64), as plain Python."""
+    return type(like)(x)
+
+
+@overload(as_dtype_of, jit_options=dict(cache=True))
+def _as_dtype_of_jit(x, like):
+    """The compiled form of :func:`as_dtype_of`, chosen from ``like``'s type at compile time."""
+    if like == types.float32:
+        return lambda x, like: np.float32(x)
+    if like == types.float64:
+        return lambda x, like: np.float64(x)
+    return None
+
+
 @njit(**_JIT)
 def _accumulate(acc, i, m, v, c1, c2, u):
-    """Add one element's statistics terms to lane i of ``acc`` (N_SUMS, BLOCK), all float64.
+    """Add one element's statistics terms to lane i of ``acc`` (N_SUMS, BLOCK).
 
-    Terms: |m̂|, σ̂, γ, [m̂ ≠ 0], |u|, [v̂ < m̂²] with m̂ = c1 m, v̂ = c2 v, σ̂ = √max(v̂ − m̂², 0),
-    γ = σ̂/|m̂| (0 where m̂ = 0). Written as selects, not branches, so the loop vectorizes.
+    m, v, u and ``acc`` share the state dtype; c1, c2 are float64. Terms: |m̂|, σ̂, γ, [m̂ ≠ 0],
+    |u|, [v̂ < m̂²] with m̂ = c1 m, v̂ = c2 v, σ̂ = √max(v̂ − m̂², 0), γ = σ̂/|m̂| (0 where m̂ = 0).
+    Only σ̂² = v̂ − m̂² is formed in float64 (the one cancellation); it is then rounded to the state
+    dtype, so √ and ÷ run in that dtype (8 lanes per AVX2 register for float32, not 4).
+    Written as selects, not branches, so the loop vectorizes.
     """
-    m_hat = m * c1
-    v_hat = v * c2
-    abs_m_hat = abs(m_hat)
-    var = v_hat - m_hat * m_hat
+    zero = as_dtype_of(0.0, m)
+    one = as_dtype_of(1.0, m)
+    m_hat = np.float64(m) * c1
+    v_hat = np.float64(v) * c2
+    var = v_hat - m_hat * m_hat  # float64: free of the float32 cancellation
     negative = var < 0.0  # only for β1 ≠ β2 (or by rounding): clamp policy of stats.py
-    sigma = np.sqrt(0.0 if negative else var)
-    nonzero = abs_m_hat > 0.0
+    abs_m_hat = as_dtype_of(abs(m_hat), m)
+    sigma = np.sqrt(as_dtype_of(0.0 if negative else var, m))
+    nonzero = abs_m_hat > zero
     acc[SUM_ABS_M, i] += abs_m_hat
     acc[SUM_SIGMA, i] += sigma
-    acc[SUM_GAMMA, i] += sigma / abs_m_hat if nonzero else 0.0
-    acc[COUNT_GAMMA, i] += 1.0 if nonzero else 0.0
+    acc[SUM_GAMMA, i] += sigma / abs_m_hat if nonzero else zero
+    acc[COUNT_GAMMA, i] += one if nonzero else zero
     acc[SUM_UPDATE, i] += abs(u)
-    acc[COUNT_NEG_VAR, i] += 1.0 if negative else 0.0
+    acc[COUNT_NEG_VAR, i] += one if negative else zero
 
 
 @njit(**_JIT)
 def _store_partial(acc, partial, c):
-    """partial[c, k] = Σ_lanes acc[k, lane], lanes in order."""
-    for k in range(N_SUMS):
-        total = 0.0
-        for lane in range(acc.shape[1]):
-            total += acc[k, lane]
-        partial[c, k] = total
+    """partial[c, k] = Σ_lanes acc[k, lane] in float64, lanes in order (the N_SUMS sums
+    interleaved, so they are independent chains)."""
+    partial[c, :] = 0.0
+    for lane in range(acc.shape[1]):
+        for k in range(N_SUMS):
+            partial[c, k] += np.float64(acc[k, lane])
 
 
 @njit(**_JIT)
@@ -124,27 +156,29 @@ def _adam_element(theta, g, m, v, v_max_old, lr, beta1, one_minus_beta1, beta2, 
 
 
 @njit(**_JIT)
-def _adam_block(theta, g, m, v, v_max, acc, lr, beta1, one_minus_beta1, beta2, one_minus_beta2,
-                c1, c2, eps, l2_decay, decay_factor, amsgrad, c1_stats, c2_stats, stats):
-    """Update one block (≤ BLOCK elements, views) in place; with ``stats`` add lane terms."""
-    n = theta.shape[0]
+def _adam_block(theta, g, m, v, v_max, acc, a, b, lr, beta1, one_minus_beta1, beta2,
+                one_minus_beta2, c1, c2, eps, l2_decay, decay_factor, amsgrad, c1_stats, c2_stats,
+                stats):
+    """Update elements [a, b) of the full arrays in place; with ``stats`` (b − a ≤ BLOCK)
+    element a + k adds its terms to lane k. Indices, not per-block views (see module docstring)."""
     if amsgrad:
-        for i in range(n):
+        for k in range(b - a):
+            i = np.uint64(a + k)  # unsigned index: no negative-index wraparound, so it vectorizes
             theta[i], m[i], v[i], v_max[i], u = _adam_element(
                 theta[i], g[i], m[i], v[i], v_max[i], lr, beta1, one_minus_beta1, beta2,
                 one_minus_beta2, c1, c2, eps, l2_decay, decay_factor, True)
             if stats:
-                _accumulate(acc, i, np.float64(m[i]), np.float64(v[i]), c1_stats, c2_stats,
-                            np.float64(u))
+                _accumulate(acc, k, m[i], v[i], c1_stats, c2_stats, u)
     elif stats:  # the three loops differ only in what they touch, so each one vectorizes
-        for i in range(n):
+        for k in range(b - a):
+            i = np.uint64(a + k)
             theta[i], m[i], v[i], _, u = _adam_element(
                 theta[i], g[i], m[i], v[i], v[i], lr, beta1, one_minus_beta1, beta2,
                 one_minus_beta2, c1, c2, eps, l2_decay, decay_factor, False)
-            _accumulate(acc, i, np.float64(m[i]), np.float64(v[i]), c1_stats, c2_stats,
-                        np.float64(u))
+            _accumulate(acc, k, m[i], v[i], c1_stats, c2_stats, u)
     else:
-        for i in range(n):
+        for k in range(b - a):
+            i = np.uint64(a + k)
             theta[i], m[i], v[i], _, _ = _adam_element(
                 theta[i], g[i], m[i], v[i], v[i], lr, beta1, one_minus_beta1, beta2,
                 one_minus_beta2, c1, c2, eps, l2_decay, decay_factor, False)
@@ -156,10 +190,12 @@ def _adam_chunk(c, theta, g, m, v, v_max, chunk_start, chunk_stop, chunk_slot, p
                 decay_factor, amsgrad, c1_stats, c2_stats, compute_stats):
     """Chunk c: its blocks in order, then its lane sums into partial[c] (when tracked)."""
     stats = compute_stats and chunk_slot[c] >= 0
-    acc = np.zeros((N_SUMS, BLOCK if stats else 1))  # per-lane sums: the loop vectorizes
-    for a in range(chunk_start[c], chunk_stop[c], BLOCK):
-        b = min(a + BLOCK, chunk_stop[c])
-        _adam_block(theta[a:b], g[a:b], m[a:b], v[a:b], v_max[a:b], acc, lr, beta1,
+    lanes = BLOCK if stats else 1
+    acc = np.zeros((N_SUMS, lanes), dtype=theta.dtype)  # per-lane sums: the loop vectorizes
+    block = BLOCK if stats else chunk_stop[c] - chunk_start[c]  # no lanes: one block
+    for a in range(chunk_start[c], chunk_stop[c], max(block, 1)):
+        b = min(a + block, chunk_stop[c])
+        _adam_block(theta, g, m, v, v_max, acc, a, b, lr, beta1,
                     one_minus_beta1, beta2, one_minus_beta2, c1, c2, eps, l2_decay,
                     decay_factor, amsgrad, c1_stats, c2_stats, stats)
     if stats:
@@ -207,9 +243,10 @@ def adam_step_kernel(theta, g, m, v, v_max, chunk_start, chunk_stop, chunk_slot,
 def _sgd_block(theta, g, b, probe_m, probe_v, acc, lr, momentum, one_minus_dampening, l2_decay,
                use_momentum, first_step, nesterov, has_probe, probe_beta1,
                probe_one_minus_beta1, probe_beta2, probe_one_minus_beta2, c1_stats, c2_stats,
-               stats):
-    """Update one block (≤ BLOCK elements, views) of SGD and its probe in place."""
-    for i in range(theta.shape[0]):
+               stats, a, e):
+    """Update elements [a, e) of SGD and its probe in place (indices as in _adam_block)."""
+    for k in range(e - a):
+        i = np.uint64(a + k)  # as in _adam_block
         d = g[i] + l2_decay * theta[i]                               # d_t ← g_t + λ θ_{t−1}
         u = d
         if use_momentum:
@@ -223,10 +260,9 @@ def _sgd_block(theta, g, b, probe_m, probe_v, acc, lr, momentum, one_minus_dampe
             probe_m[i] = mi
             probe_v[i] = vi
             if stats:
-                _accumulate(acc, i, np.float64(mi), np.float64(vi), c1_stats, c2_stats,
-                            np.float64(u))
+                _accumulate(acc, k, mi, vi, c1_stats, c2_stats, u)
         elif stats:
-            acc[SUM_UPDATE, i] += abs(np.float64(u))
+            acc[SUM_UPDATE, k] += abs(u)
 
 
 @njit(**_JIT)
@@ -236,13 +272,15 @@ def _sgd_chunk(c, theta, g, b, probe_m, probe_v, chunk_start, chunk_stop, chunk_
                probe_one_minus_beta2, c1_stats, c2_stats, compute_stats):
     """Chunk c: its blocks in order, then its lane sums into partial[c] (when tracked)."""
     stats = compute_stats and chunk_slot[c] >= 0
-    acc = np.zeros((N_SUMS, BLOCK if stats else 1))
-    for a in range(chunk_start[c], chunk_stop[c], BLOCK):
-        e = min(a + BLOCK, chunk_stop[c])
-        _sgd_block(theta[a:e], g[a:e], b[a:e], probe_m[a:e], probe_v[a:e], acc, lr,
+    lanes = BLOCK if stats else 1
+    acc = np.zeros((N_SUMS, lanes), dtype=theta.dtype)  # per-lane sums, as in _adam_chunk
+    block = BLOCK if stats else chunk_stop[c] - chunk_start[c]  # no lanes: one block
+    for a in range(chunk_start[c], chunk_stop[c], max(block, 1)):
+        e = min(a + block, chunk_stop[c])
+        _sgd_block(theta, g, b, probe_m, probe_v, acc, lr,
                    momentum, one_minus_dampening, l2_decay, use_momentum, first_step,
                    nesterov, has_probe, probe_beta1, probe_one_minus_beta1, probe_beta2,
-                   probe_one_minus_beta2, c1_stats, c2_stats, stats)
+                   probe_one_minus_beta2, c1_stats, c2_stats, stats, a, e)
     if stats:
         _store_partial(acc, partial, c)
 

@@ -32,6 +32,14 @@ Rounding can also push v̂ − m̂² slightly below 0 when β1 = β2 where γ is
 (v̂ = m̂² exactly in theory) and, with float32 state, wherever γ ≲ 1e-3 (m and v carry 24 bits).
 There ``neg_var_frac`` counts rounding, not β1 ≠ β2; σ̂, γ and |u| are unaffected beyond rounding.
 
+Precision: σ̂² = v̂ − m̂² is always formed in float64 (the clamp and ``neg_var_frac`` see exactly
+the float64 value). With float64 state everything else is float64 too. With float32 state the
+kernels round |m̂| and σ̂² to float32, take √ and ÷ in float32 and sum at most 16 terms per
+float32 lane before going to float64 (see :mod:`.kernels`): the means are within ≈ 1.2e-6
+(relative) of the all-float64 values, counts are exact. Outside float32's range (σ̂² below
+~1e-45 or v̂ above ~3e38, where the float32 update itself under- or overflows) σ̂ and γ follow
+float32, not float64.
+
 Aggregation: each value is a mean over the tensor's elements (the seed then averages across
 tensors). Because 1/√(γ²+1) is not linear, mean update ≠ 1/√(mean γ² + 1) even where the identity
 is exact per element (Jensen): aggregated points leave the curve.
