@@ -24,7 +24,7 @@ BATCH_SIZES = (16, 100)
 # Steps (quick) or epochs (full) per CNN run; chosen so that --quick stays under 5 minutes and
 # --full under 60 minutes on 2 cores (see README for measured times).
 QUICK_CNN_STEPS = {16: 400, 100: 200}
-FULL_CNN_EPOCHS = {16: 2, 100: 3}
+FULL_CNN_EPOCHS = {16: 2, 100: 4}
 QUADRATIC_STEPS = 1500
 # Steps left out of the summary's correlations and residuals: SGD's heavy-ball buffer is
 # b_t = m̂_t (1 − β1^t)/(1 − β1), so its step ramps up over ~1/(1 − β1) steps even at constant
