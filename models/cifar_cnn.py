@@ -7,11 +7,11 @@ import numpy as np
 
 from numpy_adam.nn.activation import Flatten, ReLU
 from numpy_adam.nn.batchnorm import BatchNorm1d, BatchNorm2d
-from numpy_adam.nn.checks import check_float_input, check_positive_int
+from numpy_adam.nn.checks import check_float_dtype, check_float_input, check_positive_int, check_rng
 from numpy_adam.nn.conv import Conv2d
 from numpy_adam.nn.fused import BatchNormReLUMaxPool
 from numpy_adam.nn.linear import Linear
-from numpy_adam.nn.module import FLOAT_DTYPES, Module
+from numpy_adam.nn.module import Module
 from numpy_adam.nn.pooling import MaxPool2d
 
 IMAGE_SIZE = 32   # CIFAR-10 images are 3 × 32 × 32
@@ -89,14 +89,8 @@ class CifarCNN(Module):
         if image_size % (POOL * POOL) != 0:
             raise ValueError(f"CifarCNN: image_size must be a multiple of {POOL * POOL} (two "
                              f"2×2 pools), got {image_size}")
-        dtype = np.dtype(dtype)
-        if dtype not in FLOAT_DTYPES:
-            raise TypeError(f"CifarCNN: dtype must be float32 or float64, got {dtype}")
-        if rng is None:
-            rng = np.random.default_rng()
-        elif not isinstance(rng, np.random.Generator):
-            raise TypeError(f"CifarCNN: rng must be a numpy.random.Generator or None, got "
-                            f"{type(rng).__name__}")
+        dtype = check_float_dtype(dtype, "CifarCNN")
+        rng = check_rng(rng, "CifarCNN")
         self.channels, self.kernel_size = (c1, c2), kernel_size
         self.hidden, self.num_classes, self.image_size = hidden, num_classes, image_size
         pad = kernel_size // 2

@@ -70,3 +70,21 @@ def check_grad_output(dy, expected_shape: tuple[int, ...], layer: str) -> np.nda
 def no_cache_error(layer: str) -> RuntimeError:
     return RuntimeError(f"{layer}.backward called without a preceding forward (or twice for one "
                         "forward): call forward(x) first")
+
+
+def check_rng(rng, layer: str) -> np.random.Generator:
+    """A ``np.random.Generator`` for initialization; None gives a fresh unseeded one."""
+    if rng is None:
+        return np.random.default_rng()
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{layer}: rng must be a numpy.random.Generator or None, "
+                        f"got {type(rng).__name__}")
+    return rng
+
+
+def check_float_dtype(dtype, layer: str) -> np.dtype:
+    """float32 (training) or float64 (gradient checks)."""
+    dtype = np.dtype(dtype)
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{layer}: dtype must be float32 or float64, got {dtype}")
+    return dtype

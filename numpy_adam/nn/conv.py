@@ -6,10 +6,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .checks import check_float_input, check_grad_output, check_pair, check_positive_int, no_cache_error
+from .checks import (check_float_dtype, check_float_input, check_grad_output, check_pair,
+                     check_positive_int, check_rng, no_cache_error)
 from .im2col import col2im, im2col, output_shape
 from .kernels import col2im_cn, im2col_cn
-from .module import FLOAT_DTYPES, Module, Parameter
+from .module import Module, Parameter
 
 
 class ConvCache(NamedTuple):
@@ -82,14 +83,8 @@ class Conv2d(Module):
         self.padding = check_pair(padding, "padding", layer, allow_zero=True)
         if not isinstance(bias, bool):
             raise TypeError(f"{layer}: bias must be True or False, got {bias!r}")
-        if rng is None:
-            rng = np.random.default_rng()
-        elif not isinstance(rng, np.random.Generator):
-            raise TypeError(f"{layer}: rng must be a numpy.random.Generator or None, "
-                            f"got {type(rng).__name__}")
-        dtype = np.dtype(dtype)
-        if dtype not in FLOAT_DTYPES:
-            raise TypeError(f"{layer}: dtype must be float32 or float64, got {dtype}")
+        rng = check_rng(rng, layer)
+        dtype = check_float_dtype(dtype, layer)
 
         kh, kw = self.kernel_size
         fan_in = self.in_channels * kh * kw

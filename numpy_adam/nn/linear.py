@@ -5,8 +5,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .checks import check_float_input, check_grad_output, check_positive_int, no_cache_error
-from .module import FLOAT_DTYPES, Module, Parameter
+from .checks import (check_float_dtype, check_float_input, check_grad_output, check_positive_int,
+                     check_rng, no_cache_error)
+from .module import Module, Parameter
 
 
 class _LinearCache(NamedTuple):
@@ -36,14 +37,8 @@ class Linear(Module):
         self.out_features = check_positive_int(out_features, "out_features", "Linear")
         if not isinstance(bias, (bool, np.bool_)):
             raise TypeError(f"Linear: bias must be True or False, got {bias!r}")
-        dtype = np.dtype(dtype)
-        if dtype not in FLOAT_DTYPES:
-            raise TypeError(f"Linear: dtype must be float32 or float64, got {dtype}")
-        if rng is None:
-            rng = np.random.default_rng()
-        elif not isinstance(rng, np.random.Generator):
-            raise TypeError(f"Linear: rng must be a numpy.random.Generator or None, got "
-                            f"{type(rng).__name__}")
+        dtype = check_float_dtype(dtype, "Linear")
+        rng = check_rng(rng, "Linear")
         bound = 1.0 / np.sqrt(in_features)
         weight = rng.uniform(-bound, bound, (out_features, in_features))  # drawn first, as torch
         self.weight = Parameter(weight.astype(dtype), kind="weight")
