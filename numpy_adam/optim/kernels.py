@@ -47,6 +47,7 @@ from .stats import COUNT_GAMMA, COUNT_NEG_VAR, N_SUMS, SUM_ABS_M, SUM_GAMMA, SUM
 CHUNK_SIZE = 16384  # elements per chunk: 64 KiB of float32 per array, enough work per task
 # (a float32 statistics lane sums at most CHUNK_SIZE/BLOCK = 16 terms: see Precision above)
 BLOCK = 1024        # statistics lanes: element i of a block adds into lane i
+LANE_GROUP = 64     # lane sums run as 64 float64 chains (see _store_partial)
 PARALLEL_MIN_SIZE = 1 << 16  # smaller buffers run on the calling thread (no thread wake-up)
 
 _JIT = dict(cache=True, fastmath=False, error_model="numpy")
@@ -115,12 +116,23 @@ def _accumulate(acc, i, m, v, c1, c2, u):
 
 @njit(**_JIT)
 def _store_partial(acc, partial, c):
-    """partial[c, k] = Σ_lanes acc[k, lane] in float64, lanes in order (the N_SUMS sums
-    interleaved, so they are independent chains)."""
-    partial[c, :] = 0.0
-    for lane in range(acc.shape[1]):
-        for k in range(N_SUMS):
-            partial[c, k] += np.float64(acc[k, lane])
+    """partial[c, k] = Σ_lanes acc[k, lane] in float64, in a fixed order: lane l goes into
+    running sum l mod LANE_GROUP, and those are then added in order. The LANE_GROUP running
+    sums are independent chains the loop vectorizes over; one running sum per k (or six kept
+    in ``partial``) is a chain of dependent float64 additions, which cost 0.27 ns per element
+    of the chunk (a quarter of the statistics' cost) against 0.08 ns with 64 chains."""
+    lanes = acc.shape[1]
+    for k in range(N_SUMS):
+        run = np.zeros(LANE_GROUP)
+        for base in range(0, lanes - lanes % LANE_GROUP, LANE_GROUP):
+            for j in range(LANE_GROUP):
+                run[j] += np.float64(acc[k, base + j])
+        total = 0.0
+        for j in range(LANE_GROUP):
+            total += run[j]
+        for lane in range(lanes - lanes % LANE_GROUP, lanes):
+            total += np.float64(acc[k, lane])
+        partial[c, k] = total
 
 
 @njit(**_JIT)
@@ -319,17 +331,30 @@ def sgd_step_kernel(theta, g, b, probe_m, probe_v, chunk_start, chunk_stop, chun
         _reduce_partials(partial, chunk_slot, sums)
 
 
+@njit(**_JIT)
+def _count_nonfinite_range(x, a, b):
+    """Number of NaN/±Inf among x[a:b] (|x| < ∞ is False exactly for those; a comparison, so
+    no floating-point warning when run as Python). An int32 count of 0/1 terms, summed without
+    a branch, so the loop vectorizes (b − a < 2³¹)."""
+    n = np.int32(0)
+    for k in range(b - a):
+        i = np.uint64(a + k)  # as in _adam_block
+        n += np.int32(not abs(x[i]) < np.inf)
+    return n
+
+
 @njit(parallel=True, **_JIT)
 def count_nonfinite(x, parallel):
-    """Number of NaN/±Inf entries of the 1-D array ``x`` (|x| < ∞ is False exactly for those;
-    a comparison, so no floating-point warning when run as Python)."""
+    """Number of NaN/±Inf entries of the 1-D array ``x``, counted in CHUNK_SIZE pieces (over
+    threads when ``parallel``). One read of x: 0.1 ns per element here, against 0.27 ns for
+    a per-element branch into one int64 total."""
+    size = x.shape[0]
+    n_chunks = (size + CHUNK_SIZE - 1) // CHUNK_SIZE
     n = 0
     if parallel:
-        for i in prange(x.shape[0]):
-            if not abs(x[i]) < np.inf:
-                n += 1
+        for c in prange(n_chunks):
+            n += _count_nonfinite_range(x, c * CHUNK_SIZE, min((c + 1) * CHUNK_SIZE, size))
     else:
-        for i in range(x.shape[0]):
-            if not abs(x[i]) < np.inf:
-                n += 1
+        for c in range(n_chunks):
+            n += _count_nonfinite_range(x, c * CHUNK_SIZE, min((c + 1) * CHUNK_SIZE, size))
     return n

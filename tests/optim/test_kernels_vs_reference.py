@@ -140,3 +140,16 @@ def test_count_nonfinite(parallel):
     x[[3, 500, 999]] = [np.nan, np.inf, -np.inf]
     assert kernels.count_nonfinite(x, parallel) == 3, "NaN, +Inf and -Inf each count"
     assert kernels.count_nonfinite(x.astype(np.float32), parallel) == 3, "float32 too"
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_count_nonfinite_across_chunks(parallel):
+    """The count runs in CHUNK_SIZE pieces: values on either side of every piece boundary
+    and in a short last piece are all counted."""
+    from numpy_adam.optim import kernels
+    size = 3 * kernels.CHUNK_SIZE + 5
+    x = np.zeros(size, dtype=np.float32)
+    bad = [0, kernels.CHUNK_SIZE - 1, kernels.CHUNK_SIZE, 2 * kernels.CHUNK_SIZE + 17, size - 1]
+    x[bad] = [np.nan, np.inf, -np.inf, np.nan, np.inf]
+    assert kernels.count_nonfinite(x, parallel) == len(bad)
+    assert kernels.count_nonfinite(x[:0], parallel) == 0, "empty array"
