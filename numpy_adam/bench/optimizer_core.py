@@ -1,14 +1,21 @@
-"""Optimizer core: one Adam step over n float32 elements, four ways, against bandwidth.
+"""Optimizer core: one Adam step over n float32 elements, five ways, against bandwidth.
 
-    fused+stats   numpy_adam.optim.Adam.step()                  (Numba, statistics in-pass)
-    fused         numpy_adam.optim.Adam.step(compute_stats=False)
-    numpy         a straightforward NumPy Adam (see :func:`numpy_adam_step`)
-    torch         torch.optim.Adam(fused=True) on CPU, else foreach=True (only if installed)
+    fused+stats          numpy_adam.optim.Adam.step(): the NaN/Inf scan of g, then the
+                         Numba kernel with the statistics in-pass (what training runs)
+    fused+stats kernel   the same kernel pass alone, without the scan of g
+    fused                Adam.step(compute_stats=False)
+    numpy                a straightforward NumPy Adam (see :func:`numpy_adam_step`)
+    torch                torch.optim.Adam(fused=True) on CPU, else foreach=True (if installed)
 
 Each is reported as ms/step, elements/s, and % of the memory-bandwidth limit
-bandwidth / (7 × 4 bytes per element): an Adam step must read θ, g, m, v and write θ, m,
-v, at least 7 float32 transfers per element. (``Adam.step`` also scans g once for
-NaN/Inf before updating, which is included in its time.)
+bandwidth / (7 × 4 bytes per element) (:mod:`.bandwidth`): an Adam step must read θ, g, m,
+v and write θ, m, v. ``Adam.step`` reads g once more for its NaN/Inf check (8 transfers).
+
+:func:`bench_compute_rate` measures the other limit, arithmetic: the kernel on one thread
+over buffers that stay in cache (no memory traffic), in ns per element. Per element, the
+update needs one √ and one ÷ (u = m̂/(√v̂ + ε)) and the statistics another √ and ÷
+(σ̂ = √(v̂ − m̂²), γ = σ̂/|m̂|); both run on the one divider unit of a core, so the kernel with
+statistics cannot be faster than that rate × n / threads, whatever the memory does.
 """
 from __future__ import annotations
 
@@ -17,9 +24,9 @@ import numpy as np
 from numpy_adam.nn.module import Parameter
 from numpy_adam.optim import Adam
 
+from .bandwidth import ADAM_BYTES_PER_ELEMENT
 from .timing import interleaved_medians, median_ratio
 
-ADAM_BYTES_PER_ELEMENT = 7 * 4
 LR, BETA1, BETA2, EPS = 1e-3, 0.9, 0.999, 1e-8
 
 
@@ -71,13 +78,16 @@ def bench_optimizer_core(sizes, bandwidth: float, rounds: int, torch=None) -> li
             state["t"] += 1
             numpy_adam_step(theta, g, m, v, state["t"])
 
-        candidates = {"fused+stats": adam.step, "fused": lambda: adam.step(compute_stats=False),
-                      "numpy": plain}
+        candidates = {"fused+stats": adam.step,
+                      "fused+stats kernel": lambda: adam._apply_update(adam.t + 1, True),
+                      "fused": lambda: adam.step(compute_stats=False), "numpy": plain}
         torch_kind = None
         if torch is not None:
             candidates["torch"], torch_kind = _torch_adam(torch, theta0, g0)
-        inner = max(1, 2_000_000 // n)  # sub-millisecond steps are timed in batches
-        times = interleaved_medians(candidates, rounds=rounds, inner=inner)
+        inner = max(3, 2_000_000 // n)  # sub-millisecond steps are timed in batches
+        # a pause before each timing: torch's OpenMP threads spin for a while after its step
+        # and, on 2 cores, slowed whichever candidate ran next by up to 2x (as in cnn_step)
+        times = interleaved_medians(candidates, rounds=rounds, inner=inner, settle=0.3)
         row = {"n": int(n), "ms": {}, "elements_per_s": {}, "pct_bandwidth": {}}
         limit = bandwidth / ADAM_BYTES_PER_ELEMENT  # elements/s at the bandwidth limit
         for name, t in times.items():
@@ -91,3 +101,29 @@ def bench_optimizer_core(sizes, bandwidth: float, rounds: int, torch=None) -> li
                                      for name in times if name != "torch"}
         rows.append(row)
     return rows
+
+
+IN_CACHE_ELEMENTS = 1 << 15  # θ, g, m, v: 512 KiB in all, inside a core's L2 cache
+
+
+def bench_compute_rate(rounds: int, threads: int, n_large: int = 10**7) -> dict:
+    """ns per element of the Adam kernel on one thread, in cache, with and without statistics;
+    and the floor that rate puts on a step over ``n_large`` elements on ``threads`` threads.
+
+    Output: {"elements": IN_CACHE_ELEMENTS, "ns_per_element": {variant: ns},
+             "floor_ms": {variant: ms for n_large elements on ``threads`` threads},
+             "n_large": n_large, "threads": threads}
+    """
+    rng = np.random.default_rng(1)
+    param = Parameter(rng.standard_normal(IN_CACHE_ELEMENTS, dtype=np.float32), kind="weight")
+    adam = Adam([("w", param)], lr=LR, betas=(BETA1, BETA2), eps=EPS)
+    adam.flat.grad[...] = rng.standard_normal(IN_CACHE_ELEMENTS, dtype=np.float32)
+    adam._parallel = False  # one thread: the rate of one core
+    adam.step()
+    candidates = {"fused+stats kernel": lambda: adam._apply_update(adam.t + 1, True),
+                  "fused kernel": lambda: adam._apply_update(adam.t + 1, False)}
+    times = interleaved_medians(candidates, rounds=rounds, inner=50)
+    ns = {name: 1e9 * float(np.median(t)) / IN_CACHE_ELEMENTS for name, t in times.items()}
+    return {"elements": IN_CACHE_ELEMENTS, "ns_per_element": ns, "n_large": int(n_large),
+            "threads": int(threads),
+            "floor_ms": {name: rate * n_large / threads / 1e6 for name, rate in ns.items()}}

@@ -54,10 +54,43 @@ def _breakdown_table(report: dict) -> list[str]:
     return lines
 
 
+def _conv_floor_table(report: dict) -> list[str]:
+    if "conv_floor" not in report:
+        return []
+    torch = report["torch_available"]
+    lines = ["", "Floor of the im2col design: the step's conv GEMMs alone (ms, median)"
+             + (", and their ratio to PyTorch's whole step" if torch else ""), ""]
+    parts = [k for k in report["conv_floor"][0]["ms"] if k != "torch step"]
+    head = "| batch | " + " | ".join(parts) + (" | torch step | " + " | ".join(
+        f"{p} / torch step" for p in parts) if torch else "") + " |"
+    lines += [head, "|" + " ---: |" * (head.count("|") - 1)]
+    for row in report["conv_floor"]:
+        cells = [str(row["batch"])] + [f"{row['ms'][p]:.1f}" for p in parts]
+        if torch:
+            cells += [f"{row['ms']['torch step']:.1f}"]
+            cells += [f"{row['ratio_vs_torch_step'][p]:.2f}×" for p in parts]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _compute_rate_lines(report: dict) -> list[str]:
+    rate = report.get("optimizer_compute_rate")
+    if rate is None:
+        return []
+    lines = ["", f"Adam kernel arithmetic, one thread, {rate['elements']} elements in cache: "
+             f"ns/element, and the floor it sets for {rate['n_large']:.0e} elements on "
+             f"{rate['threads']} threads", "", "| kernel | ns/element | floor ms |",
+             "| --- | ---: | ---: |"]
+    for name, ns in rate["ns_per_element"].items():
+        lines.append(f"| {name} | {ns:.2f} | {rate['floor_ms'][name]:.2f} |")
+    return lines
+
+
 def _optimizer_table(report: dict) -> list[str]:
     torch = report["torch_available"]
     lines = ["", f"Optimizer core (Adam, float32), bandwidth {report['bandwidth']['gb_per_s']:.1f} GB/s "
-             "measured; % of bandwidth = elements/s ÷ (bandwidth / 28 B)", "",
+             f"measured ({report['bandwidth']['method']}); % of bandwidth = elements/s ÷ "
+             "(bandwidth / 28 B)", "",
              "| n | variant | ms/step | Gelem/s | % bandwidth |" + (" speed vs torch |" if torch else ""),
              "| ---: | --- | ---: | ---: | ---: |" + (" ---: |" if torch else "")]
     for row in report["optimizer_core"]:
@@ -89,5 +122,6 @@ def _cifar_lines(report: dict) -> list[str]:
 def format_report(report: dict) -> str:
     """The whole report as text (the JSON report's content, formatted)."""
     lines = (_header(report) + _cnn_table(report) + _breakdown_table(report)
-             + _optimizer_table(report) + _cifar_lines(report))
+             + _conv_floor_table(report) + _optimizer_table(report)
+             + _compute_rate_lines(report) + _cifar_lines(report))
     return "\n".join(lines) + "\n"

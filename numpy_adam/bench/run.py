@@ -8,9 +8,10 @@ import numba
 
 from .bandwidth import measure_bandwidth
 from .cnn_step import bench_cnn_step, layer_breakdown
+from .conv_floor import bench_conv_floor
 from .config import BenchConfig, full_config, quick_config
 from .data import bench_cifar_load, bench_training_memory
-from .optimizer_core import bench_optimizer_core
+from .optimizer_core import bench_compute_rate, bench_optimizer_core
 from .report import format_report
 from .system import peak_rss_mb, system_info
 
@@ -36,10 +37,15 @@ def run_bench(config: BenchConfig, *, use_torch: bool = True, data_dir=None) -> 
     if config.breakdown_rounds:
         report["layer_breakdown"] = {str(n): layer_breakdown(n, config.breakdown_rounds)
                                      for n in config.batch_sizes}
+        report["conv_floor"] = bench_conv_floor(config.batch_sizes, config.breakdown_rounds, torch)
     bandwidth = measure_bandwidth(config.bandwidth_elements)
-    report["bandwidth"] = {"gb_per_s": bandwidth / 1e9, "method": "Numba triad a = b + s·c, 12 B/element"}
+    report["bandwidth"] = {"gb_per_s": bandwidth / 1e9,
+                           "method": "Numba θ += g, m += g, v += g in place, 28 B/element"}
     report["optimizer_core"] = bench_optimizer_core(config.optimizer_sizes, bandwidth,
                                                     config.optimizer_rounds, torch)
+    report["optimizer_compute_rate"] = bench_compute_rate(config.optimizer_rounds,
+                                                          numba.config.NUMBA_NUM_THREADS,
+                                                          max(config.optimizer_sizes))
     cifar = {"load": bench_cifar_load(data_dir) if config.load_cifar else {"skipped": "disabled"}}
     cifar["training_memory"] = (bench_training_memory(config.train_steps, data_dir)
                                 if config.train_steps else {"skipped": "disabled"})

@@ -52,9 +52,9 @@ def blas_info() -> list[dict]:
 
 def numba_threading_layer() -> str:
     """The layer Numba's parallel kernels run on (launches a tiny parallel kernel if needed)."""
-    from numpy_adam.bench.bandwidth import triad
+    from numpy_adam.bench.bandwidth import adam_traffic
     a = np.zeros(8, np.float32)
-    triad(a, a, a, np.float32(1.0))
+    adam_traffic(a, a.copy(), a.copy(), a.copy())
     try:
         return numba.threading_layer()
     except ValueError:  # no parallel region ran (e.g. NUMBA_DISABLE_JIT=1)

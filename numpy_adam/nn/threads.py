@@ -6,7 +6,7 @@ step alternates the two, so each waits for cores the other is burning. Measured 
 machine (CNN step at batch 16, per stage): the fused Adam step 24 ms → 1.5 ms and the
 classifier's small GEMMs 44 ms → 0.5 ms when switching from ``omp`` to ``workqueue``,
 whose idle threads sleep. (The layer kernels in :mod:`.kernels` are serial for the same
-reason; only the optimizer and the bench's bandwidth triad use Numba threads.)
+reason; only the optimizer and the bench's bandwidth measurement use Numba threads.)
 
 How: :func:`apply_thread_policy` sets ``numba.config.THREADING_LAYER`` — effective until
 Numba's first parallel launch, so it runs on import of :mod:`numpy_adam.nn` (which every

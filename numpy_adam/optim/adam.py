@@ -115,8 +115,14 @@ class Adam(FlatOptimizer):
         """
         compute_stats = self._check_compute_stats(compute_stats)
         self._reject_nonfinite_gradients()
+        self._apply_update(self.t + 1, compute_stats)
+        self.t += 1
+        self.last_stats = self._stats_of_last_step(has_spread=True) if compute_stats else None
+
+    def _apply_update(self, t: int, compute_stats: bool) -> None:
+        """The kernel pass of step t (≥ 1): θ, m, v (and v_max) updated in place, the
+        statistics sums in ``self._sums``; no gradient check, t and last_stats unchanged."""
         h = self.hparams
-        t = self.t + 1
         c1 = 1.0 / (1.0 - h.beta1 ** t)  # float64 bias corrections, outside the loop
         c2 = 1.0 / (1.0 - h.beta2 ** t)
         decoupled = h.decoupled_weight_decay
@@ -129,8 +135,6 @@ class Adam(FlatOptimizer):
                          dt(h.lr), dt(h.beta1), dt(1.0 - h.beta1), dt(h.beta2), dt(1.0 - h.beta2),
                          dt(c1), dt(c2), dt(h.eps), dt(l2_decay), dt(decay_factor), h.amsgrad,
                          np.float64(c1), np.float64(c2), compute_stats, self._parallel)
-        self.t = t
-        self.last_stats = self._stats_of_last_step(has_spread=True) if compute_stats else None
 
 
 class AdamW(Adam):

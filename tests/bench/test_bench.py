@@ -14,8 +14,9 @@ from numpy_adam.bench.report import format_report
 TINY = BenchConfig(batch_sizes=(4,), step_rounds=1, breakdown_rounds=1,
                    optimizer_sizes=(1000,), optimizer_rounds=1, bandwidth_elements=10_000,
                    train_steps=0, load_cifar=False)
-SECTIONS = {"system", "torch_available", "config", "cnn_step", "layer_breakdown", "bandwidth",
-            "optimizer_core", "cifar10", "bench_peak_rss_mb"}
+SECTIONS = {"system", "torch_available", "config", "cnn_step", "layer_breakdown", "conv_floor",
+            "bandwidth", "optimizer_core", "optimizer_compute_rate", "cifar10",
+            "bench_peak_rss_mb"}
 
 
 def _run_json(**kwargs) -> dict:
@@ -38,8 +39,15 @@ def _check_common(report: dict) -> None:
     stages = report["layer_breakdown"]["4"]
     assert "conv1 forward" in stages and "adam step (stats)" in stages, sorted(stages)
     (opt,) = report["optimizer_core"]
-    assert opt["n"] == 1000 and set(opt["ms"]) >= {"fused+stats", "fused", "numpy"}, opt
+    assert opt["n"] == 1000 and set(opt["ms"]) >= {"fused+stats", "fused+stats kernel", "fused",
+                                                     "numpy"}, opt
     assert set(opt["pct_bandwidth"]) == set(opt["ms"]), opt
+    (floor,) = report["conv_floor"]
+    assert floor["batch"] == 4 and set(floor["ms"]) >= {"conv GEMMs", "conv GEMMs + im2col/col2im"}
+    rate = report["optimizer_compute_rate"]
+    assert set(rate["ns_per_element"]) == {"fused+stats kernel", "fused kernel"}, rate
+    assert all(v > 0 for v in rate["ns_per_element"].values()), rate
+    assert set(rate["floor_ms"]) == set(rate["ns_per_element"]) and rate["n_large"] == 1000, rate
     assert report["bandwidth"]["gb_per_s"] > 0, report["bandwidth"]
     assert report["cifar10"]["load"] == {"skipped": "disabled"}, report["cifar10"]
     assert "skipped" in report["cifar10"]["training_memory"], report["cifar10"]
@@ -58,6 +66,9 @@ def test_bench_json_with_torch():
     (opt,) = report["optimizer_core"]
     assert "torch" in opt["ms"] and opt["torch_adam"] in ("fused", "foreach"), opt
     assert "torch" not in opt["speed_vs_torch"], opt["speed_vs_torch"]
+    (floor,) = report["conv_floor"]
+    assert "torch step" in floor["ms"] and set(floor["ratio_vs_torch_step"]) == {
+        "conv GEMMs", "conv GEMMs + im2col/col2im"}, floor
 
 
 def test_bench_json_without_torch_has_no_torch_columns():
@@ -79,6 +90,8 @@ def test_bench_json_without_torch_has_no_torch_columns():
     assert "torch" not in row["ms"] and "ratio_vs_torch" not in row, row
     (opt,) = report["optimizer_core"]
     assert "torch" not in opt["ms"] and "speed_vs_torch" not in opt, opt
+    (floor,) = report["conv_floor"]
+    assert "torch step" not in floor["ms"] and "ratio_vs_torch_step" not in floor, floor
     assert "torch: not installed" in format_report(report)
 
 
