@@ -85,9 +85,10 @@ def bench_optimizer_core(sizes, bandwidth: float, rounds: int, torch=None) -> li
         if torch is not None:
             candidates["torch"], torch_kind = _torch_adam(torch, theta0, g0)
         inner = max(3, 2_000_000 // n)  # sub-millisecond steps are timed in batches
-        # a pause before each timing: torch's OpenMP threads spin for a while after its step
-        # and, on 2 cores, slowed whichever candidate ran next by up to 2x (as in cnn_step)
-        times = interleaved_medians(candidates, rounds=rounds, inner=inner, settle=0.3)
+        # one untimed call first: torch's OpenMP threads spin for a while after its step and
+        # slowed whichever candidate ran next (on 2 cores); a 0.3 s pause instead (as in
+        # cnn_step) left every candidate cold and slowed ours by up to 1.5x at 10^7
+        times = interleaved_medians(candidates, rounds=rounds, inner=inner, warm_calls=1)
         row = {"n": int(n), "ms": {}, "elements_per_s": {}, "pct_bandwidth": {}}
         limit = bandwidth / ADAM_BYTES_PER_ELEMENT  # elements/s at the bandwidth limit
         for name, t in times.items():

@@ -14,8 +14,8 @@ import numpy as np
 
 
 def interleaved_medians(candidates: dict[str, Callable[[], object]], rounds: int,
-                        warmup: int = 2, inner: int = 1,
-                        settle: float = 0.0) -> dict[str, np.ndarray]:
+                        warmup: int = 2, inner: int = 1, settle: float = 0.0,
+                        warm_calls: int = 0) -> dict[str, np.ndarray]:
     """Time each candidate ``inner`` times per round over ``rounds`` interleaved rounds.
 
     Inputs
@@ -27,6 +27,10 @@ def interleaved_medians(candidates: dict[str, Callable[[], object]], rounds: int
             threads (OpenBLAS, OpenMP spin for up to ~0.1 s after their last task) stop
             competing for the cores: without it, on 2 cores, whichever runs second is
             slowed by the other library's spinning threads
+        warm_calls: untimed calls of the candidate right before its timed ones in every
+            round, so each timing starts with the candidate's own threads awake and its
+            data where its previous call left it (another way to leave the previous
+            candidate's threads behind, without the pause's cold start)
     Output
         name -> (rounds,) seconds per call, in round order (take medians and ratios from it)
     """
@@ -40,6 +44,8 @@ def interleaved_medians(candidates: dict[str, Callable[[], object]], rounds: int
         for name, fn in candidates.items():
             if settle:
                 time.sleep(settle)
+            for _ in range(warm_calls):
+                fn()
             start = time.perf_counter()
             for _ in range(inner):
                 fn()
