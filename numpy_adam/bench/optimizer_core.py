@@ -14,8 +14,9 @@ v and write θ, m, v. ``Adam.step`` reads g once more for its NaN/Inf check (8 t
 :func:`bench_compute_rate` measures the other limit, arithmetic: the kernel on one thread
 over buffers that stay in cache (no memory traffic), in ns per element. Per element, the
 update needs one √ and one ÷ (u = m̂/(√v̂ + ε)) and the statistics another √ and ÷
-(σ̂ = √(v̂ − m̂²), γ = σ̂/|m̂|); both run on the one divider unit of a core, so the kernel with
-statistics cannot be faster than that rate × n / threads, whatever the memory does.
+(σ̂ = √(v̂ − m̂²), γ = σ̂/|m̂|); on x86 cores √ and ÷ share one divider unit, and the kernel
+with statistics measured 2.3x the time per element of the kernel without. Over n elements
+it cannot be faster than that rate × n / threads, whatever the memory does.
 """
 from __future__ import annotations
 
@@ -105,15 +106,21 @@ def bench_optimizer_core(sizes, bandwidth: float, rounds: int, torch=None) -> li
 
 
 IN_CACHE_ELEMENTS = 1 << 15  # θ, g, m, v: 512 KiB in all, inside a core's L2 cache
+IN_CACHE_CALLS = 50          # kernel calls per timing of the in-cache rate
 
 
-def bench_compute_rate(rounds: int, threads: int, n_large: int = 10**7) -> dict:
+def bench_compute_rate(rounds: int, threads: int, n_large: int = 10**7, torch=None) -> dict:
     """ns per element of the Adam kernel on one thread, in cache, with and without statistics;
-    and the floor that rate puts on a step over ``n_large`` elements on ``threads`` threads.
+    the floor that rate puts on a step over ``n_large`` elements on ``threads`` threads; and,
+    with torch, that floor against torch's fused Adam over ``n_large`` elements, timed in
+    the same interleaved rounds (this machine's speed drifts by 1.5x over minutes, so a
+    floor from one moment against torch's time from another would not prove anything).
 
     Output: {"elements": IN_CACHE_ELEMENTS, "ns_per_element": {variant: ns},
              "floor_ms": {variant: ms for n_large elements on ``threads`` threads},
-             "n_large": n_large, "threads": threads}
+             "n_large": n_large, "threads": threads,
+             with torch also "torch_ms" and "best_speed_vs_torch": {variant: the speed vs
+             torch's fused Adam the floor allows, median over rounds of torch / floor}}
     """
     rng = np.random.default_rng(1)
     param = Parameter(rng.standard_normal(IN_CACHE_ELEMENTS, dtype=np.float32), kind="weight")
@@ -121,10 +128,26 @@ def bench_compute_rate(rounds: int, threads: int, n_large: int = 10**7) -> dict:
     adam.flat.grad[...] = rng.standard_normal(IN_CACHE_ELEMENTS, dtype=np.float32)
     adam._parallel = False  # one thread: the rate of one core
     adam.step()
-    candidates = {"fused+stats kernel": lambda: adam._apply_update(adam.t + 1, True),
-                  "fused kernel": lambda: adam._apply_update(adam.t + 1, False)}
-    times = interleaved_medians(candidates, rounds=rounds, inner=50)
-    ns = {name: 1e9 * float(np.median(t)) / IN_CACHE_ELEMENTS for name, t in times.items()}
-    return {"elements": IN_CACHE_ELEMENTS, "ns_per_element": ns, "n_large": int(n_large),
-            "threads": int(threads),
-            "floor_ms": {name: rate * n_large / threads / 1e6 for name, rate in ns.items()}}
+
+    def in_cache(compute_stats):
+        def run():
+            for _ in range(IN_CACHE_CALLS):
+                adam._apply_update(adam.t + 1, compute_stats)
+        return run
+
+    candidates = {"fused+stats kernel": in_cache(True), "fused kernel": in_cache(False)}
+    if torch is not None:
+        big = rng.standard_normal(n_large, dtype=np.float32)
+        candidates["torch"], _ = _torch_adam(torch, big, big.copy())
+    times = interleaved_medians(candidates, rounds=rounds, warm_calls=1)
+    scale = n_large / (IN_CACHE_CALLS * IN_CACHE_ELEMENTS * threads)  # in-cache time → floor
+    kernels = ("fused+stats kernel", "fused kernel")
+    result = {"elements": IN_CACHE_ELEMENTS, "n_large": int(n_large), "threads": int(threads),
+              "ns_per_element": {k: 1e9 * float(np.median(times[k]))
+                                 / (IN_CACHE_CALLS * IN_CACHE_ELEMENTS) for k in kernels},
+              "floor_ms": {k: 1e3 * float(np.median(times[k])) * scale for k in kernels}}
+    if torch is not None:
+        result["torch_ms"] = 1e3 * float(np.median(times["torch"]))
+        result["best_speed_vs_torch"] = {
+            k: float(np.median(times["torch"] / (times[k] * scale))) for k in kernels}
+    return result

@@ -77,12 +77,19 @@ def _compute_rate_lines(report: dict) -> list[str]:
     rate = report.get("optimizer_compute_rate")
     if rate is None:
         return []
-    lines = ["", f"Adam kernel arithmetic, one thread, {rate['elements']} elements in cache: "
-             f"ns/element, and the floor it sets for {rate['n_large']:.0e} elements on "
-             f"{rate['threads']} threads", "", "| kernel | ns/element | floor ms |",
-             "| --- | ---: | ---: |"]
+    torch = "best_speed_vs_torch" in rate
+    lines = ["", f"Adam kernel arithmetic: one thread, {rate['elements']} elements in cache, "
+             f"ns/element; the floor it sets for {rate['n_large']:.0e} elements on "
+             f"{rate['threads']} threads" + (f", and the best speed vs torch's fused Adam "
+                                            f"({rate['torch_ms']:.2f} ms) that floor allows"
+                                            if torch else ""), "",
+             "| kernel | ns/element | floor ms |" + (" best speed vs torch |" if torch else ""),
+             "| --- | ---: | ---: |" + (" ---: |" if torch else "")]
     for name, ns in rate["ns_per_element"].items():
-        lines.append(f"| {name} | {ns:.2f} | {rate['floor_ms'][name]:.2f} |")
+        line = f"| {name} | {ns:.2f} | {rate['floor_ms'][name]:.2f} |"
+        if torch:
+            line += f" {rate['best_speed_vs_torch'][name]:.2f}× |"
+        lines.append(line)
     return lines
 
 

@@ -69,6 +69,9 @@ def test_bench_json_with_torch():
     (floor,) = report["conv_floor"]
     assert "torch step" in floor["ms"] and set(floor["ratio_vs_torch_step"]) == {
         "conv GEMMs", "conv GEMMs + im2col/col2im"}, floor
+    rate = report["optimizer_compute_rate"]
+    assert rate["torch_ms"] > 0 and set(rate["best_speed_vs_torch"]) == set(
+        rate["ns_per_element"]), rate
 
 
 def test_bench_json_without_torch_has_no_torch_columns():
@@ -92,6 +95,8 @@ def test_bench_json_without_torch_has_no_torch_columns():
     assert "torch" not in opt["ms"] and "speed_vs_torch" not in opt, opt
     (floor,) = report["conv_floor"]
     assert "torch step" not in floor["ms"] and "ratio_vs_torch_step" not in floor, floor
+    rate = report["optimizer_compute_rate"]
+    assert "torch_ms" not in rate and "best_speed_vs_torch" not in rate, rate
     assert "torch: not installed" in format_report(report)
 
 
