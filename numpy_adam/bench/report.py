@@ -78,8 +78,9 @@ def _compute_rate_lines(report: dict) -> list[str]:
     if rate is None:
         return []
     torch = "best_speed_vs_torch" in rate
-    lines = ["", f"Adam kernel arithmetic: one thread, {rate['elements']} elements in cache, "
-             f"ns/element; the floor it sets for {rate['n_large']:.0e} elements on "
+    lines = ["", "Adam kernel arithmetic: one thread, in cache, ns/element (from "
+             f"{rate['elements'][0]} and {rate['elements'][1]} elements); the floor it sets "
+             f"for {rate['n_large']:.0e} elements on "
              f"{rate['threads']} threads" + (f", and the best speed vs torch's fused Adam "
                                             f"({rate['torch_ms']:.2f} ms) that floor allows"
                                             if torch else ""), "",

@@ -2,6 +2,7 @@
 and one in a subprocess where torch cannot be imported (torch keys absent, not faked)."""
 import io
 import json
+import math
 import os
 import subprocess
 import sys
@@ -46,7 +47,9 @@ def _check_common(report: dict) -> None:
     assert floor["batch"] == 4 and set(floor["ms"]) >= {"conv GEMMs", "conv GEMMs + im2col/col2im"}
     rate = report["optimizer_compute_rate"]
     assert set(rate["ns_per_element"]) == {"fused+stats kernel", "fused kernel"}, rate
-    assert all(v > 0 for v in rate["ns_per_element"].values()), rate
+    assert rate["elements"] == [2 ** 15, 2 ** 16], rate
+    # a difference of two timings: its sign is not asserted (no timed assertions), only form
+    assert all(math.isfinite(v) for v in rate["ns_per_element"].values()), rate
     assert set(rate["floor_ms"]) == set(rate["ns_per_element"]) and rate["n_large"] == 1000, rate
     assert report["bandwidth"]["gb_per_s"] > 0, report["bandwidth"]
     assert report["cifar10"]["load"] == {"skipped": "disabled"}, report["cifar10"]
