@@ -15,7 +15,10 @@ Steps of :func:`download_cifar10`, all inside the data root ``R``:
 
 The temporary file and folder are removed whatever happens; an interrupted download
 leaves at most hidden ``.part`` / ``.cifar-10-extract-*`` leftovers (after a hard kill),
-never a folder that looks like valid data.
+never a folder that looks like valid data. The next download deletes such leftovers once
+they have been untouched for ``STALE_AFTER_SECONDS`` (:func:`remove_stale_leftovers`), so
+repeated killed downloads do not pile up 170 MB files; a download still running in another
+process writes its file at least every ``timeout`` seconds and is left alone.
 
 Tests never touch the network: they pass a ``file://`` URL or monkeypatch :func:`fetch`.
 """
@@ -27,6 +30,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path, PurePosixPath
@@ -53,6 +57,30 @@ ARCHIVES = {
                       "c32a1d4ab5d03f1284b67883e8d87530", "cifar-10-binary.tar.gz"),
 }
 DEFAULT_TIMEOUT = 30.0  # seconds without data before giving up
+STALE_AFTER_SECONDS = 3600.0  # leftovers untouched this long belong to no running download
+LEFTOVER_PATTERNS = tuple(f".{a.filename}.*.part" for a in ARCHIVES.values()) + (
+    ".cifar-10-extract-*",)
+
+
+def remove_stale_leftovers(root: Path, max_age: float = STALE_AFTER_SECONDS) -> list[Path]:
+    """Delete the hidden temporary files and folders (``LEFTOVER_PATTERNS``) that a killed
+    download left directly in ``root``, if not modified for ``max_age`` seconds; return them.
+    Nothing else is touched; a leftover that cannot be deleted is skipped."""
+    now = time.time()
+    removed = []
+    for pattern in LEFTOVER_PATTERNS:
+        for path in sorted(Path(root).glob(pattern)):
+            try:
+                if now - path.lstat().st_mtime < max_age:
+                    continue
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+            except OSError:
+                continue
+            removed.append(path)
+    return removed
 
 
 def fetch(url: str, dest: BinaryIO, *, progress: bool = True,
@@ -175,6 +203,7 @@ def download_cifar10(root, fmt: str = PYTHON, *, url: str | None = None, md5: st
         raise FileExistsError(f"{target} already exists; delete it to download again")
     try:
         root.mkdir(parents=True, exist_ok=True)
+        remove_stale_leftovers(root)
         fd, part = tempfile.mkstemp(prefix=f".{archive.filename}.", suffix=".part", dir=root)
     except OSError as e:
         raise DatasetNotFoundError(

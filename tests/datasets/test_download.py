@@ -98,6 +98,31 @@ def test_interrupted_download_leaves_nothing(tmp_path, monkeypatch):
     assert _listing(root) == [], f"an interrupted download left {_listing(root)}"
 
 
+def test_stale_leftovers_of_killed_downloads_are_removed(fx, tmp_path, arrays):
+    """What a hard kill leaves (a .part file, an extraction folder) goes at the next download
+    once untouched for STALE_AFTER_SECONDS; fresh ones (maybe a download running in another
+    process) and unrelated files stay."""
+    import os
+    root = tmp_path / "data"
+    root.mkdir()
+    old_part = root / ".cifar-10-python.tar.gz.abc123.part"
+    old_dir = root / ".cifar-10-extract-xyz"
+    fresh_part = root / ".cifar-10-binary.tar.gz.def456.part"
+    unrelated = root / "notes.txt"
+    old_part.write_bytes(b"partial")
+    old_dir.mkdir()
+    (old_dir / "half-extracted").write_bytes(b"x")
+    fresh_part.write_bytes(b"partial")
+    unrelated.write_text("mine")
+    hours_ago = download.time.time() - 2 * download.STALE_AFTER_SECONDS
+    for path in (old_part, old_dir, unrelated):
+        os.utime(path, (hours_ago, hours_ago))
+    archive, md5 = _make_archive(fx, tmp_path, arrays)
+    download.download_cifar10(root, url=archive.as_uri(), md5=md5, progress=False)
+    assert _listing(root) == sorted([fresh_part.name, LAYOUT_DIRS[PYTHON], unrelated.name]), \
+        _listing(root)
+
+
 def test_truncated_file_url_is_a_checksum_error(fx, tmp_path, arrays):
     archive, md5 = _make_archive(fx, tmp_path, arrays)
     archive.write_bytes(archive.read_bytes()[:-50])
