@@ -346,8 +346,8 @@ def _count_nonfinite_range(x, a, b):
 @njit(parallel=True, **_JIT)
 def count_nonfinite(x, parallel):
     """Number of NaN/±Inf entries of the 1-D array ``x``, counted in CHUNK_SIZE pieces (over
-    threads when ``parallel``). One read of x: 0.1 ns per element here, against 0.27 ns for
-    a per-element branch into one int64 total."""
+    threads when ``parallel``). One read of x: 0.14 ns per element here (one thread, in
+    cache), against 0.22 ns for a per-element branch into one int64 total."""
     size = x.shape[0]
     n_chunks = (size + CHUNK_SIZE - 1) // CHUNK_SIZE
     n = 0
