@@ -5,7 +5,9 @@ element. :func:`adam_traffic` makes exactly those transfers with one addition pe
 (θ += g, m += g, v += g), over Numba's threads as the optimizer kernel uses them, on arrays
 as large as the largest optimizer row (10⁷ elements, 160 MB in all: far beyond a core's L2,
 though within the 300 MB L3 this machine reports, so "bandwidth" is that of wherever such
-arrays stream from); its best time is the limit an Adam kernel over them cannot beat.
+arrays stream from). Its best time estimates the limit for an Adam kernel over them; it
+is an estimate, not a bound (PyTorch's fused Adam once reached 109 % of it, on a machine
+whose speed drifts), so read "% of bandwidth" as a comparison with this probe.
 
 Why not a STREAM triad a = b + s·c counted as 12 B/element: it writes a into lines it has
 not read, so the cache first reads them (write-allocate) and 16 B move per element, not 12.
