@@ -129,7 +129,7 @@ def _add_bench(sub) -> None:
     p = sub.add_parser("bench", help="time the CNN step, the Adam core and memory; ratios vs "
                                      "PyTorch when installed")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--quick", action="store_true", help="fewer rounds (about a minute)")
+    p.add_argument("--quick", action="store_true", help="fewer rounds (about 1.5 minutes)")
     p.add_argument("--data-dir", default=None,
                    help="CIFAR-10 root for the load/memory rows (default $NUMPY_ADAM_DATA)")
     p.set_defaults(run=_run_bench)

@@ -45,10 +45,10 @@ class BenchConfig:
 
 
 def full_config() -> BenchConfig:
-    """The default `numpy-adam bench` (a few minutes on 2 cores)."""
+    """The default `numpy-adam bench` (about 5 minutes on 2 cores)."""
     return BenchConfig()
 
 
 def quick_config() -> BenchConfig:
-    """`--quick`: the same sections with fewer rounds (about a minute on 2 cores)."""
+    """`--quick`: the same sections with fewer rounds (about 1.5 minutes on 2 cores)."""
     return BenchConfig(step_rounds=8, breakdown_rounds=4, optimizer_rounds=5, train_steps=10)
