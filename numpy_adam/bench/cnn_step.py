@@ -18,7 +18,7 @@ from models.cifar_cnn import CifarCNN
 from numpy_adam.nn.loss import SoftmaxCrossEntropy
 from numpy_adam.optim import Adam
 
-from .timing import interleaved_medians, median_ratio
+from .timing import interleaved_medians, median_ms, ratios_to
 
 
 def _batch(n: int, seed: int):
@@ -74,10 +74,9 @@ def bench_cnn_step(batch_sizes, rounds: int, torch=None) -> list[dict]:
         # 3 steps per timing after a 0.3 s pause: each library runs with its own warm
         # threads, as in a training loop, not against the other's spinning ones
         times = interleaved_medians(candidates, rounds=rounds, inner=3, settle=0.3)
-        row = {"batch": int(n), "ms": {k: 1e3 * float(np.median(t)) for k, t in times.items()}}
+        row = {"batch": int(n), "ms": median_ms(times)}
         if torch is not None:
-            row["ratio_vs_torch"] = {k: median_ratio(times, k, "torch")
-                                     for k in times if k != "torch"}
+            row["ratio_vs_torch"] = ratios_to(times, "torch")
         rows.append(row)
     return rows
 
@@ -130,6 +129,6 @@ def layer_breakdown(n: int, rounds: int) -> dict:
         timed("adam step (stats)", opt.step)
         if r < 2:  # warmup rounds
             times.clear()
-    result = {k: 1e3 * float(np.median(v)) for k, v in times.items()}
+    result = median_ms(times)
     result["total"] = float(sum(result.values()))
     return result

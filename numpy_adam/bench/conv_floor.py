@@ -21,7 +21,7 @@ import numpy as np
 from numpy_adam.nn.kernels import col2im_cn, im2col_cn
 
 from .cnn_step import numpy_step_fn, torch_step_fn
-from .timing import interleaved_medians, median_ratio
+from .timing import interleaved_medians, median_ms, ratios_to
 
 K, PAD = 5, 2
 LAYERS = ((3, 16, 32), (16, 32, 16))  # (in channels, out channels, input size) of conv1, conv2
@@ -70,9 +70,8 @@ def bench_conv_floor(batch_sizes, rounds: int, torch=None) -> list[dict]:
             _, model = numpy_step_fn(n)
             candidates["torch step"] = torch_step_fn(torch, n, model.state_dict())
         times = interleaved_medians(candidates, rounds=rounds, inner=3, settle=0.3)
-        row = {"batch": int(n), "ms": {k: 1e3 * float(np.median(t)) for k, t in times.items()}}
+        row = {"batch": int(n), "ms": median_ms(times)}
         if torch is not None:
-            row["ratio_vs_torch_step"] = {k: median_ratio(times, k, "torch step")
-                                          for k in times if k != "torch step"}
+            row["ratio_vs_torch_step"] = ratios_to(times, "torch step")
         rows.append(row)
     return rows

@@ -26,7 +26,7 @@ from numpy_adam.nn.module import Parameter
 from numpy_adam.optim import Adam
 
 from .bandwidth import ADAM_BYTES_PER_ELEMENT
-from .timing import interleaved_medians, median_ratio
+from .timing import interleaved_medians, median_ms, median_ratio
 
 LR, BETA1, BETA2, EPS = 1e-3, 0.9, 0.999, 1e-8
 
@@ -160,7 +160,7 @@ def bench_compute_rate(rounds: int, threads: int, n_large: int = 10**7, torch=No
     floor = {name: t * n_large / threads for name, t in per_element.items()}  # seconds
     result = {"elements": list(IN_CACHE_SIZES), "n_large": int(n_large), "threads": int(threads),
               "ns_per_element": {k: 1e9 * float(np.median(t)) for k, t in per_element.items()},
-              "floor_ms": {k: 1e3 * float(np.median(t)) for k, t in floor.items()}}
+              "floor_ms": median_ms(floor)}
     if torch is not None:
         result["torch_ms"] = 1e3 * float(np.median(times["torch"]))
         result["best_speed_vs_torch"] = {k: float(np.median(times["torch"] / t))

@@ -56,3 +56,13 @@ def interleaved_medians(candidates: dict[str, Callable[[], object]], rounds: int
 def median_ratio(times: dict[str, np.ndarray], name: str, baseline: str) -> float:
     """Median over rounds of times[name] / times[baseline] (same-round pairs)."""
     return float(np.median(times[name] / times[baseline]))
+
+
+def median_ms(times: dict[str, np.ndarray]) -> dict[str, float]:
+    """{name: median milliseconds} of :func:`interleaved_medians`' output."""
+    return {name: 1e3 * float(np.median(t)) for name, t in times.items()}
+
+
+def ratios_to(times: dict[str, np.ndarray], baseline: str) -> dict[str, float]:
+    """{name: :func:`median_ratio` to ``baseline``} for every candidate but the baseline."""
+    return {name: median_ratio(times, name, baseline) for name in times if name != baseline}

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from numpy_adam.bench.timing import interleaved_medians, median_ratio
+from numpy_adam.bench.timing import interleaved_medians, median_ms, median_ratio, ratios_to
 
 
 def test_calls_are_interleaved_and_counted():
@@ -17,6 +17,8 @@ def test_calls_are_interleaved_and_counted():
 def test_median_ratio_pairs_rounds():
     times = {"x": np.array([2.0, 4.0, 9.0]), "base": np.array([1.0, 2.0, 3.0])}
     assert median_ratio(times, "x", "base") == 2.0  # ratios 2, 2, 3
+    assert ratios_to(times, "base") == {"x": 2.0}, "every candidate but the baseline"
+    assert median_ms(times) == {"x": 4000.0, "base": 2000.0}
 
 
 def test_rounds_must_be_positive():
