@@ -62,23 +62,35 @@ def torch_step_fn(torch, n: int, state_dict):
     return step
 
 
-def bench_cnn_step(batch_sizes, rounds: int, torch=None) -> list[dict]:
-    """One row per batch size: ms/step ours (fused path, and plain layers), torch, ratio."""
+def batch_rows(batch_sizes, candidates_for, baseline: str | None, ratio_key: str,
+               rounds: int) -> list[dict]:
+    """One row {"batch": n, "ms": {name: median ms}, ratio_key: {name: median ratio}} per
+    batch size n, timing ``candidates_for(n)`` (name -> callable) in interleaved rounds; the
+    ratios to ``baseline`` only when it is given (None: torch absent, no ratios)."""
     rows = []
     for n in batch_sizes:
+        # 3 steps per timing after a 0.3 s pause: each library runs with its own warm
+        # threads, as in a training loop, not against the other's spinning ones
+        times = interleaved_medians(candidates_for(n), rounds=rounds, inner=3, settle=0.3)
+        row = {"batch": int(n), "ms": median_ms(times)}
+        if baseline is not None:
+            row[ratio_key] = ratios_to(times, baseline)
+        rows.append(row)
+    return rows
+
+
+def bench_cnn_step(batch_sizes, rounds: int, torch=None) -> list[dict]:
+    """One row per batch size: ms/step ours (fused path, and plain layers), torch, ratio."""
+    def candidates_for(n):
         ours, model = numpy_step_fn(n, fused=True)
         plain, _ = numpy_step_fn(n, fused=False)
         candidates = {"numpy": ours, "numpy_plain_layers": plain}
         if torch is not None:
             candidates["torch"] = torch_step_fn(torch, n, model.state_dict())
-        # 3 steps per timing after a 0.3 s pause: each library runs with its own warm
-        # threads, as in a training loop, not against the other's spinning ones
-        times = interleaved_medians(candidates, rounds=rounds, inner=3, settle=0.3)
-        row = {"batch": int(n), "ms": median_ms(times)}
-        if torch is not None:
-            row["ratio_vs_torch"] = ratios_to(times, "torch")
-        rows.append(row)
-    return rows
+        return candidates
+
+    return batch_rows(batch_sizes, candidates_for, "torch" if torch is not None else None,
+                      "ratio_vs_torch", rounds)
 
 
 def layer_breakdown(n: int, rounds: int) -> dict:

@@ -20,8 +20,7 @@ import numpy as np
 
 from numpy_adam.nn.kernels import col2im_cn, im2col_cn
 
-from .cnn_step import numpy_step_fn, torch_step_fn
-from .timing import interleaved_medians, median_ms, ratios_to
+from .cnn_step import batch_rows, numpy_step_fn, torch_step_fn
 
 K, PAD = 5, 2
 LAYERS = ((3, 16, 32), (16, 32, 16))  # (in channels, out channels, input size) of conv1, conv2
@@ -62,16 +61,13 @@ def conv_work(n: int):
 def bench_conv_floor(batch_sizes, rounds: int, torch=None) -> list[dict]:
     """One row per batch size: ms of the conv floor parts and, with torch, of its whole
     step and each part's median ratio to it."""
-    rows = []
-    for n in batch_sizes:
+    def candidates_for(n):
         gemms, with_movement = conv_work(n)
         candidates = {"conv GEMMs": gemms, "conv GEMMs + im2col/col2im": with_movement}
         if torch is not None:
             _, model = numpy_step_fn(n)
             candidates["torch step"] = torch_step_fn(torch, n, model.state_dict())
-        times = interleaved_medians(candidates, rounds=rounds, inner=3, settle=0.3)
-        row = {"batch": int(n), "ms": median_ms(times)}
-        if torch is not None:
-            row["ratio_vs_torch_step"] = ratios_to(times, "torch step")
-        rows.append(row)
-    return rows
+        return candidates
+
+    return batch_rows(batch_sizes, candidates_for, "torch step" if torch is not None else None,
+                      "ratio_vs_torch_step", rounds)
