@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .checks import check_float_input, check_grad_output, no_cache_error
+from .checks import check_float_input, check_grad_output, forward_cache
 from .module import Module
 
 
@@ -34,9 +34,7 @@ class ReLU(Module):
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """dy (x's shape) -> dx (x's shape)."""
-        if self._cache is None:
-            raise no_cache_error("ReLU")
-        positive = self._cache.positive
+        positive = forward_cache(self).positive
         check_grad_output(dy, positive.shape, "ReLU")
         self._cache = None
         return np.where(positive, dy, dy.dtype.type(0))
@@ -80,10 +78,9 @@ class Flatten(Module):
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """dy (flattened shape) -> dx (x's shape)."""
-        if self._cache is None:
-            raise no_cache_error("Flatten")
-        check_grad_output(dy, self._cache.out_shape, "Flatten")
-        in_shape = self._cache.in_shape
+        cache = forward_cache(self)
+        check_grad_output(dy, cache.out_shape, "Flatten")
+        in_shape = cache.in_shape
         self._cache = None
         return dy.reshape(in_shape)
 

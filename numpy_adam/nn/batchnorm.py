@@ -38,7 +38,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .checks import check_float_input, check_grad_output, check_positive_int, no_cache_error
+from .checks import check_float_input, check_grad_output, check_positive_int, forward_cache
 from .module import FLOAT_DTYPES, Module, Parameter
 
 REDUCE_AXES = (0, 2)  # batch and positions of the (N, C, L) view
@@ -119,9 +119,7 @@ class _BatchNorm(Module):
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """dy: same shape as y -> dx of x's shape; assigns weight.grad (dγ), bias.grad (dβ)."""
-        cache = self._cache
-        if cache is None:
-            raise no_cache_error(type(self).__name__)
+        cache = forward_cache(self)
         check_grad_output(dy, cache.in_shape, type(self).__name__)
         self._cache = None
         gamma = self.weight.data

@@ -72,6 +72,15 @@ def no_cache_error(layer: str) -> RuntimeError:
                         "forward): call forward(x) first")
 
 
+def forward_cache(layer):
+    """``layer._cache``, what its forward saved for backward; raises :func:`no_cache_error`
+    (named after the layer's class) when no forward preceded, or its backward already ran."""
+    cache = layer._cache
+    if cache is None:
+        raise no_cache_error(type(layer).__name__)
+    return cache
+
+
 def check_rng(rng, layer: str) -> np.random.Generator:
     """A ``np.random.Generator`` for initialization; None gives a fresh unseeded one."""
     if rng is None:

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .checks import (check_float_dtype, check_float_input, check_grad_output, check_pair,
-                     check_positive_int, check_rng, no_cache_error)
+                     check_positive_int, check_rng, forward_cache)
 from .im2col import col2im, im2col, output_shape
 from .kernels import col2im_cn, im2col_cn
 from .module import Module, Parameter
@@ -136,9 +136,7 @@ class Conv2d(Module):
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """dy (N, O, H', W') → dx (N, C, H, W); assigns weight.grad (and bias.grad) in place."""
-        cache = self._cache
-        if cache is None:
-            raise no_cache_error("Conv2d")
+        cache = forward_cache(self)
         dy = check_grad_output(dy, cache.output_shape, "Conv2d")
         if self.fast:
             dx_cn = self.backward_cn(dy.transpose(1, 0, 2, 3))  # (C, N, H, W)
@@ -191,9 +189,7 @@ class Conv2d(Module):
         need_dx=False skips dX_col = W₂ᵀ·dY₂ and col2im and returns None (a first layer
         whose input needs no gradient, as PyTorch skips it for inputs without requires_grad).
         """
-        cache = self._cache
-        if cache is None:
-            raise no_cache_error("Conv2d")
+        cache = forward_cache(self)
         n, c, height, width = cache.input_shape
         _, _, out_h, out_w = cache.output_shape
         expected = (self.out_channels, n, out_h, out_w)

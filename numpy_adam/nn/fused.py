@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .batchnorm import BatchNorm2d
-from .checks import check_grad_output, no_cache_error
+from .checks import check_grad_output, forward_cache
 from .im2col import output_shape
 from .kernels import bn_relu_maxpool_backward, bn_relu_maxpool_forward, channel_mean_var
 from .pooling import MaxPool2d
@@ -101,9 +101,7 @@ class BatchNormReLUMaxPool:
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """dy (C, N, H', W') → dx (C, N, H, W); assigns bn.weight.grad (dγ), bn.bias.grad (dβ)."""
-        cache = self._cache
-        if cache is None:
-            raise no_cache_error("BatchNormReLUMaxPool")
+        cache = forward_cache(self)
         check_grad_output(dy, cache.y.shape, "BatchNormReLUMaxPool")
         self._cache = None
         n_ch = cache.xhat.shape[0]

@@ -6,7 +6,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .checks import (check_float_dtype, check_float_input, check_grad_output, check_positive_int,
-                     check_rng, no_cache_error)
+                     check_rng, forward_cache)
 from .module import Module, Parameter
 
 
@@ -58,9 +58,7 @@ class Linear(Module):
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """dy (N, out) -> dx (N, in); assigns weight.grad (out, in) and bias.grad (out,)."""
-        if self._cache is None:
-            raise no_cache_error("Linear")
-        x = self._cache.x
+        x = forward_cache(self).x
         check_grad_output(dy, (x.shape[0], self.out_features), "Linear")
         self._cache = None
         self.weight.grad[...] = dy.T @ x  # (out, in)

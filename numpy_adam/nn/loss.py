@@ -5,7 +5,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .checks import check_float_input, no_cache_error
+from .checks import check_float_input, forward_cache
 
 
 class _CrossEntropyCache(NamedTuple):
@@ -53,9 +53,7 @@ class SoftmaxCrossEntropy:
 
     def backward(self) -> np.ndarray:
         """-> dlogits (N, K) = (softmax(logits) − onehot(labels)) / N, in the logits' dtype."""
-        if self._cache is None:
-            raise no_cache_error("SoftmaxCrossEntropy")
-        probs, labels = self._cache
+        probs, labels = forward_cache(self)
         self._cache = None
         n = probs.shape[0]
         dlogits = probs.copy()                 # (N, K)

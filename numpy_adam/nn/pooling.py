@@ -5,7 +5,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .checks import check_float_input, check_grad_output, check_pair, no_cache_error
+from .checks import check_float_input, check_grad_output, check_pair, forward_cache
 from .im2col import col2im, im2col, output_shape
 from .module import Module
 
@@ -79,9 +79,7 @@ class MaxPool2d(Module):
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """dy (N, C, H', W') → dx (N, C, H, W), each window's gradient at its argmax."""
-        cache = self._cache
-        if cache is None:
-            raise no_cache_error("MaxPool2d")
+        cache = forward_cache(self)
         dy = check_grad_output(dy, cache.output_shape, "MaxPool2d")
         n, c, _, _ = cache.input_shape
         _, _, out_h, out_w = cache.output_shape
