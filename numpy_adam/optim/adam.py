@@ -7,6 +7,7 @@ import numpy as np
 
 from .kernels import adam_step_kernel
 from .optimizer import FlatOptimizer
+from .stats import bias_corrections
 from .validation import check_betas, check_flag, check_nonnegative
 
 
@@ -77,11 +78,15 @@ class Adam(FlatOptimizer):
              FlatParameters; flattened into one buffer (see :mod:`numpy_adam.nn.flat`)
     track:   parameter kinds or tensor names whose statistics are reported (default
              ``("weight",)``: conv and fc weights, as in the note)
+    sample_size, sample_seed: keep K elements per tracked tensor at every step with
+             statistics (``last_sample``: m̂, v̂, the step taken, θ; see
+             :mod:`numpy_adam.optim.sample`); default 0, none
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 amsgrad=False, *, decoupled_weight_decay=False, track=("weight",)):
-        super().__init__(params, track)
+                 amsgrad=False, *, decoupled_weight_decay=False, track=("weight",),
+                 sample_size=0, sample_seed=0):
+        super().__init__(params, track, sample_size, sample_seed)
         self.hparams = self._validated(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                        amsgrad=amsgrad,
                                        decoupled_weight_decay=decoupled_weight_decay)
@@ -110,21 +115,30 @@ class Adam(FlatOptimizer):
         """One Adam step in place on the flat buffer (one fused kernel pass).
 
         Raises :class:`NonFiniteGradientError` (nothing changed) if g holds NaN or Inf.
-        Afterwards ``last_stats`` is this step's :class:`SpreadStats`, or None when
-        ``compute_stats`` is False.
+        Afterwards ``last_stats`` is this step's :class:`SpreadStats` and ``last_sample``
+        its :class:`~numpy_adam.optim.sample.ElementSample` (None without a sample), both
+        None when ``compute_stats`` is False.
         """
         compute_stats = self._check_compute_stats(compute_stats)
         self._reject_nonfinite_gradients()
+        theta_before = self._sample_before_step(compute_stats)
         self._apply_update(self.t + 1, compute_stats)
         self.t += 1
         self.last_stats = self._stats_of_last_step(has_spread=True) if compute_stats else None
+        self.last_sample = self._sample_after_step(theta_before)
+
+    def _spread_moments(self, t: int):
+        return (self.m, self.v, *bias_corrections(self.hparams.beta1, self.hparams.beta2, t))
+
+    def _decay_factor(self) -> float:
+        h = self.hparams
+        return 1.0 - h.lr * h.weight_decay if h.decoupled_weight_decay else 1.0
 
     def _apply_update(self, t: int, compute_stats: bool) -> None:
         """The kernel pass of step t (≥ 1): θ, m, v (and v_max) updated in place, the
         statistics sums in ``self._sums``; no gradient check, t and last_stats unchanged."""
         h = self.hparams
-        c1 = 1.0 / (1.0 - h.beta1 ** t)  # float64 bias corrections, outside the loop
-        c2 = 1.0 / (1.0 - h.beta2 ** t)
+        c1, c2 = bias_corrections(h.beta1, h.beta2, t)  # float64, outside the loop
         decoupled = h.decoupled_weight_decay
         l2_decay = 0.0 if decoupled else h.weight_decay           # λ of g ← g + λθ, or 0
         decay_factor = 1.0 - h.lr * h.weight_decay if decoupled else 1.0  # 1 − αλ, or 1
@@ -146,6 +160,7 @@ class AdamW(Adam):
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False, *, track=("weight",)):
+                 amsgrad=False, *, track=("weight",), sample_size=0, sample_seed=0):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad, decoupled_weight_decay=True, track=track)
+                         amsgrad=amsgrad, decoupled_weight_decay=True, track=track,
+                         sample_size=sample_size, sample_seed=sample_seed)

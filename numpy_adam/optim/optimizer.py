@@ -34,8 +34,9 @@ import numpy as np
 from ..nn.flat import FlatParameters, flatten_parameters
 from ..nn.module import Module
 from . import kernels
+from .sample import ElementSample, choose_sample, take_sample
 from .stats import N_SUMS, SpreadStats, stats_from_sums
-from .validation import check_flag, check_nonnegative, resolve_track
+from .validation import check_count, check_flag, check_nonnegative, resolve_track
 
 
 class NonFiniteGradientError(FloatingPointError):
@@ -55,9 +56,17 @@ class FlatOptimizer:
     """Base class. Subclasses define ``step()`` and, for the state format:
     ``_validated(**hyperparameters) -> hparams`` (a frozen dataclass with ``as_dict()``),
     ``_array_names(hparams)`` (the state arrays those hyperparameters need),
-    ``_arrays() -> {name: array}`` and ``_set_arrays({name: array})``."""
+    ``_arrays() -> {name: array}`` and ``_set_arrays({name: array})``; for the element
+    sample, ``_spread_moments(t)`` (m, v and their bias corrections, or None) and, when the
+    step decays θ outside u, ``_decay_factor()``.
 
-    def __init__(self, params, track):
+    track:       which tensors get statistics (see :func:`.validation.resolve_track`)
+    sample_size: K ≥ 0 elements per tracked tensor whose values are kept at every step with
+                 statistics (``last_sample``, see :mod:`.sample`); 0 keeps none
+    sample_seed: seed (or ``np.random.Generator``) of the sample's choice
+    """
+
+    def __init__(self, params, track, sample_size=0, sample_seed=0):
         owner = type(self).__name__
         if isinstance(params, FlatParameters):
             flat = params
@@ -85,6 +94,10 @@ class FlatOptimizer:
         self._empty = np.empty(0, dtype=flat.data.dtype)  # stands in for unused state arrays
         # threads only pay off on large buffers (kernels.PARALLEL_MIN_SIZE)
         self._parallel = flat.data.shape[0] >= kernels.PARALLEL_MIN_SIZE
+        sample_size = check_count(sample_size, "sample_size", owner)
+        self.sample_layout = choose_sample(flat.segments, self.tracked, sample_size,
+                                           np.random.default_rng(sample_seed))
+        self.last_sample: ElementSample | None = None
 
     # -- hyperparameters -------------------------------------------------------------
     @property
@@ -117,6 +130,27 @@ class FlatOptimizer:
             return
         bad = tuple(s.name for s in self.flat.segments if not np.isfinite(g[s.offset:s.stop]).all())
         raise NonFiniteGradientError(bad, self.t + 1)
+
+    def _sample_before_step(self, compute_stats: bool) -> np.ndarray | None:
+        """θ_{t−1} at the sampled elements, or None when no sample is taken this step."""
+        if not compute_stats or self.sample_layout.size == 0:
+            return None
+        return self.flat.data[self.sample_layout.flat_index].copy()
+
+    def _sample_after_step(self, theta_before: np.ndarray | None) -> ElementSample | None:
+        """The sample of the step just taken (self.t already advanced), or None."""
+        if theta_before is None:
+            return None
+        return take_sample(self.t, self.sample_layout, theta_before, self.flat.data,
+                           self._spread_moments(self.t), self.lr, self._decay_factor())
+
+    def _spread_moments(self, t: int):
+        """(m, v, c1, c2) whose m̂ = c1 m, v̂ = c2 v feed the statistics at step t, or None."""
+        return None
+
+    def _decay_factor(self) -> float:
+        """κ with θ_t = κ θ_{t−1} − α u_t: 1 unless weight decay acts outside u."""
+        return 1.0
 
     def _stats_of_last_step(self, has_spread: bool) -> SpreadStats:
         return stats_from_sums(self._sums.copy(), self._tracked_sizes, self.tracked_names,
@@ -179,3 +213,4 @@ class FlatOptimizer:
         self._set_arrays({name: np.array(arrays[name], copy=True) for name in expected})
         self.t = int(t)
         self.last_stats = None
+        self.last_sample = None

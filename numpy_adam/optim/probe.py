@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .stats import bias_corrections
 from .validation import check_betas
 
 
@@ -38,4 +39,4 @@ class SpreadProbe:
 
     def bias_corrections(self, t: int) -> tuple[float, float]:
         """c1 = 1/(1 − β1^t), c2 = 1/(1 − β2^t) in float64, for step t ≥ 1."""
-        return 1.0 / (1.0 - self.beta1 ** t), 1.0 / (1.0 - self.beta2 ** t)
+        return bias_corrections(self.beta1, self.beta2, t)

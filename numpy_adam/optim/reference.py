@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from ..nn.flat import Segment
-from .stats import SpreadStats
+from .stats import SpreadStats, bias_corrections
 
 
 def adam_reference_step(theta, g, m, v, v_max, t: int, lr: float, beta1: float, beta2: float,
@@ -26,8 +26,7 @@ def adam_reference_step(theta, g, m, v, v_max, t: int, lr: float, beta1: float, 
              decoupled decay excluded), all (P,)
     """
     dt = theta.dtype.type
-    c1 = 1.0 / (1.0 - beta1 ** t)                         # float64
-    c2 = 1.0 / (1.0 - beta2 ** t)
+    c1, c2 = bias_corrections(beta1, beta2, t)            # float64
     if weight_decay != 0.0 and not decoupled_weight_decay:
         g = g + dt(weight_decay) * theta                   # g_t ← g_t + λ θ_{t−1}
     if weight_decay != 0.0 and decoupled_weight_decay:
@@ -83,8 +82,7 @@ def spread_stats_reference(m, v, u, t: int, beta1: float, beta2: float,
     m̂ = m/(1−β1^t), v̂ = v/(1−β2^t) in float64; per segment the means of |m̂|, σ̂, γ (over
     m̂ ≠ 0), |u| and [v̂ < m̂²]. Without a spread source (``has_spread=False``) only ``update``.
     """
-    c1 = 1.0 / (1.0 - beta1 ** t)
-    c2 = 1.0 / (1.0 - beta2 ** t)
+    c1, c2 = bias_corrections(beta1, beta2, t)
     fields = {k: [] for k in ("mean_abs_m", "sigma", "gamma", "update", "neg_var_frac")}
     for s in segments:
         sl = slice(s.offset, s.stop)

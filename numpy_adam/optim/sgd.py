@@ -72,12 +72,14 @@ class SGD(FlatOptimizer):
     decay included, as it is part of d_t). Without a probe only ``update`` is measured and the
     other four arrays of ``last_stats`` are NaN.
 
-    params, track: as for :class:`~numpy_adam.optim.Adam`.
+    params, track, sample_size, sample_seed: as for :class:`~numpy_adam.optim.Adam` (the
+    sample's m̂, v̂ are the probe's, NaN without one).
     """
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
-                 nesterov=False, *, probe_betas=None, track=("weight",)):
-        super().__init__(params, track)
+                 nesterov=False, *, probe_betas=None, track=("weight",), sample_size=0,
+                 sample_seed=0):
+        super().__init__(params, track, sample_size, sample_seed)
         self.hparams = self._validated(lr=lr, momentum=momentum, dampening=dampening,
                                        weight_decay=weight_decay, nesterov=nesterov,
                                        probe_betas=probe_betas)
@@ -123,6 +125,7 @@ class SGD(FlatOptimizer):
         """
         compute_stats = self._check_compute_stats(compute_stats)
         self._reject_nonfinite_gradients()
+        theta_before = self._sample_before_step(compute_stats)
         h = self.hparams
         t = self.t + 1
         probe = self.probe
@@ -147,3 +150,8 @@ class SGD(FlatOptimizer):
             self.last_stats = self._stats_of_last_step(has_spread=probe is not None)
         else:
             self.last_stats = None
+        self.last_sample = self._sample_after_step(theta_before)
+
+    def _spread_moments(self, t: int):
+        probe = self.probe
+        return None if probe is None else (probe.m, probe.v, *probe.bias_corrections(t))

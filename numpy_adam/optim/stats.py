@@ -40,9 +40,22 @@ float32 lane before going to float64 (see :mod:`.kernels`): the means are within
 ~1e-45 or v̂ above ~3e38, where the float32 update itself under- or overflows) σ̂ and γ follow
 float32, not float64.
 
-Aggregation: each value is a mean over the tensor's elements (the seed then averages across
-tensors). Because 1/√(γ²+1) is not linear, mean update ≠ 1/√(mean γ² + 1) even where the identity
-is exact per element (Jensen): aggregated points leave the curve.
+Aggregation, as the note describes its figures: each dot is "the mean absolute value of
+gradient mean or spread, first taken within each layer, then across layers". So per tracked
+tensor l (conv and fc weights) and step,
+
+    M_l = mean_i |m̂_i|,   S_l = mean_i σ̂_i,   U_l = mean_i |u_i|,
+    γ̄_l = S_l / M_l                           the layer relative spread (a ratio of means)
+
+and the dot is (mean_l γ̄_l, mean_l U_l). :func:`layer_relative_spread` is γ̄_l;
+:func:`numpy_adam.records.relative_spread` takes the mean across tensors.
+
+The statistic ``gamma`` above is a different quantity, the element mean of γ_i = σ̂_i/|m̂_i|
+(a mean of ratios). It is dominated by the few elements whose |m̂_i| is nearly zero: one
+element with |m̂| = 0.01 and σ̂ = 1 contributes γ = 100, a hundred elements with γ = 1 cannot
+balance it. Its dots therefore sit far right of the curve 1/√(γ²+1) even where every element
+lies on it, while γ̄_l weighs each element's spread by the same 1/M_l and puts Adam's dots on
+the curve to within a few per cent (measured in the README). Both are kept; figures use γ̄.
 """
 from __future__ import annotations
 
@@ -55,6 +68,14 @@ SUM_ABS_M, SUM_SIGMA, SUM_GAMMA, COUNT_GAMMA, SUM_UPDATE, COUNT_NEG_VAR = range(
 N_SUMS = 6
 
 FIELDS = ("mean_abs_m", "sigma", "gamma", "update", "neg_var_frac")
+
+
+def bias_corrections(beta1: float, beta2: float, t: int) -> tuple[float, float]:
+    """c1 = 1/(1 − β1^t) and c2 = 1/(1 − β2^t) in float64, for step t ≥ 1: m̂ = c1 m, v̂ = c2 v.
+
+    Computed in float64 even for float32 state: 1 − β^t cancels badly for β near 1 and small t.
+    """
+    return 1.0 / (1.0 - beta1 ** t), 1.0 / (1.0 - beta2 ** t)
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,6 +104,37 @@ class SpreadStats:
     def as_dict(self) -> dict[str, np.ndarray]:
         """The five arrays by field name (the keys a run record stores per step)."""
         return {f: getattr(self, f) for f in FIELDS}
+
+
+def layer_relative_spread(sigma, mean_abs_m) -> np.ndarray:
+    """γ̄_l = S_l / M_l: a tensor's mean spread over its mean |gradient mean| (a ratio of means).
+
+    sigma, mean_abs_m: arrays of one shape (e.g. (T, L) from a run record, or (L,) from a
+                       :class:`SpreadStats`) of S_l = mean σ̂ and M_l = mean |m̂|
+    returns: float64 array of that shape; NaN where M_l = 0 or either input is NaN
+    """
+    sigma = np.asarray(sigma, dtype=np.float64)
+    mean_abs_m = np.asarray(mean_abs_m, dtype=np.float64)
+    if sigma.shape != mean_abs_m.shape:
+        raise ValueError(f"layer_relative_spread: sigma {sigma.shape} and mean_abs_m "
+                         f"{mean_abs_m.shape} must have one shape")
+    return np.divide(sigma, mean_abs_m, out=np.full(sigma.shape, np.nan),
+                     where=mean_abs_m > 0)
+
+
+def element_spread(m_hat, v_hat) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per element, as the kernels compute it: σ̂ = √max(v̂ − m̂², 0), γ = σ̂/|m̂|, [v̂ < m̂²].
+
+    m_hat, v_hat: arrays of one shape (e.g. a run record's ``sample_m_hat``, ``sample_v_hat``)
+    returns: σ̂, γ (NaN where m̂ = 0), negative (bool), each of that shape, in float64
+    """
+    m_hat = np.asarray(m_hat, dtype=np.float64)
+    v_hat = np.asarray(v_hat, dtype=np.float64)
+    var = v_hat - m_hat * m_hat
+    sigma = np.sqrt(np.maximum(var, 0.0))
+    abs_m = np.abs(m_hat)
+    gamma = np.divide(sigma, abs_m, out=np.full(sigma.shape, np.nan), where=abs_m > 0)
+    return sigma, gamma, var < 0
 
 
 def stats_from_sums(sums: np.ndarray, sizes: np.ndarray, names: tuple[str, ...], step: int,

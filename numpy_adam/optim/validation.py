@@ -35,6 +35,13 @@ def check_nonnegative(value, name: str, owner: str) -> float:
     return x
 
 
+def check_count(value, name: str, owner: str) -> int:
+    """An integer ≥ 0 (a number of elements); bools and floats are rejected."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{owner}: {name} must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
 def check_unit_interval(value, name: str, owner: str, closed: bool) -> float:
     """A real number in [0, 1] (``closed``, e.g. dampening) or [0, 1) (a β)."""
     expectation = "a number in [0, 1]" if closed else "a number in [0, 1)"

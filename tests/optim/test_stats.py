@@ -6,7 +6,7 @@ import pytest
 from numpy_adam.nn import Parameter
 from numpy_adam.optim import SGD, Adam, SpreadStats, last_step_stats
 from numpy_adam.optim.reference import spread_stats_reference
-from numpy_adam.optim.stats import FIELDS
+from numpy_adam.optim.stats import FIELDS, element_spread, layer_relative_spread
 
 
 def _step(opt, rng, steps=5):
@@ -133,3 +133,42 @@ def test_last_stats_lifecycle(make_params):
     assert opt.last_stats is None, "a step without statistics clears last_stats"
     with pytest.raises(RuntimeError, match="no statistics"):
         last_step_stats(opt)
+
+
+# --- the two aggregations of the relative spread -------------------------------------------
+
+def test_layer_relative_spread_is_mean_sigma_over_mean_abs_m():
+    got = layer_relative_spread(np.array([[2.0, 1.0], [0.5, np.nan]]),
+                                np.array([[4.0, 0.0], [0.25, 1.0]]))
+    np.testing.assert_allclose(got[0, 0], 0.5)
+    np.testing.assert_allclose(got[1, 0], 2.0)
+    assert np.isnan(got[0, 1]) and np.isnan(got[1, 1]), "M = 0 or a NaN S gives NaN"
+    with pytest.raises(ValueError, match="one shape"):
+        layer_relative_spread(np.zeros(2), np.zeros(3))
+
+
+def test_element_spread_clamps_and_flags_negative_variance():
+    sigma, gamma, negative = element_spread([2.0, -1.0, 0.0, 3.0], [5.0, 1.0, 4.0, 8.0])
+    np.testing.assert_allclose(sigma, [1.0, 0.0, 2.0, 0.0])
+    np.testing.assert_allclose(gamma[[0, 1, 3]], [0.5, 0.0, 0.0])
+    assert np.isnan(gamma[2]), "γ is undefined where m̂ = 0"
+    np.testing.assert_array_equal(negative, [False, False, False, True])
+
+
+def test_two_elements_of_different_scale_split_the_aggregations_by_a_computed_amount():
+    """Element 1: |m̂| = 1, σ̂ = 1 (γ = 1); element 2: |m̂| = 0.01, σ̂ = 1 (γ = 100).
+    Layer: γ̄ = mean σ̂ / mean |m̂| = 1/0.505 = 1.980…; element mean: (1 + 100)/2 = 50.5.
+    With β1 = β2 each element steps by 1/√(γ²+1): (0.7071 + 0.0100)/2 = 0.3586 on average,
+    and the layer curve 1/√(γ̄²+1) = 0.4508 is 26 % off, the element-mean curve 0.0198 is 94 %
+    off: the ratio of means lands far closer than the mean of ratios."""
+    m_hat, sigma = np.array([1.0, 0.01]), np.array([1.0, 1.0])
+    sigma_e, gamma_e, _ = element_spread(m_hat, sigma ** 2 + m_hat ** 2)
+    layer = float(layer_relative_spread(sigma_e.mean(), np.abs(m_hat).mean()))
+    element_mean = float(gamma_e.mean())
+    assert layer == pytest.approx(1 / 0.505, rel=1e-12)
+    assert element_mean == pytest.approx(50.5, rel=1e-12)
+    update = np.mean(1 / np.sqrt(gamma_e ** 2 + 1))
+    assert update == pytest.approx((1 / np.sqrt(2) + 1 / np.sqrt(10001)) / 2, rel=1e-12)
+    off = lambda g: abs(update - 1 / np.sqrt(g * g + 1)) / update  # noqa: E731
+    assert off(layer) == pytest.approx(0.2572, abs=1e-4)
+    assert off(element_mean) == pytest.approx(0.9448, abs=1e-4)
