@@ -34,6 +34,9 @@ def _add_train(sub) -> None:
     p.add_argument("--eval-every", type=int, default=None,
                    help="steps between test evaluations (default: every epoch and at the end)")
     p.add_argument("--checkpoint-every", type=int, default=500)
+    p.add_argument("--sample-per-tensor", type=int, default=32,
+                   help="elements per tracked tensor whose m̂, v̂, step and θ are recorded at "
+                        "every step (default 32; 0 records none)")
     p.add_argument("--x0", type=float, nargs="+", default=[1.0], help="quadratic start point")
     p.add_argument("--label", default="", help="a name for legends")
     p.add_argument("--out", required=True, help="run directory to write")
@@ -55,6 +58,7 @@ def _config_from_args(args, parser) -> TrainConfig:
                            weight_decay=args.weight_decay, batch_size=args.batch_size, steps=steps,
                            epochs=epochs, seed=args.seed, eval_every=args.eval_every,
                            checkpoint_every=args.checkpoint_every, x0=tuple(args.x0),
+                           sample_per_tensor=args.sample_per_tensor,
                            label=args.label)
     except ValueError as error:
         parser.error(str(error))
@@ -101,13 +105,17 @@ def _add_plot(sub) -> None:
     p.add_argument("--out", default="figure.png", help="output PNG path (default figure.png)")
     p.add_argument("--title", default="", help="figure title")
     p.add_argument("--pdf", action="store_true", help="also write a PDF next to the PNG")
+    p.add_argument("--gamma", choices=("layer", "element"), default="layer",
+                   help="panel (c)'s relative spread: 'layer', the note's mean σ̂ / mean |m̂| per "
+                        "tensor (default), or 'element', the element mean of σ̂/|m̂|")
     p.set_defaults(run=_run_plot)
 
 
 def _run_plot(args, parser) -> int:
     from plots.spread_figure import main as plot_main
 
-    plot_main(args.runs, args.out, args.title, formats=("png", "pdf") if args.pdf else ("png",))
+    plot_main(args.runs, args.out, args.title, formats=("png", "pdf") if args.pdf else ("png",),
+              gamma=args.gamma)
     print(args.out)
     return 0
 

@@ -45,6 +45,7 @@ class TrainConfig:
     channels: tuple[int, int] = (16, 32)
     kernel_size: int = 5
     hidden: int = 128
+    sample_per_tensor: int = 32  # elements per tracked tensor recorded at every step (0: none)
     label: str = ""
     extra: dict = field(default_factory=dict)  # free-form notes recorded with the run
 
@@ -69,6 +70,9 @@ class TrainConfig:
         for name in ("batch_size", "checkpoint_every", "kernel_size", "hidden"):
             if not _positive_int(getattr(self, name)):
                 fail(name, "a positive integer")
+        if not isinstance(self.sample_per_tensor, int) or isinstance(self.sample_per_tensor, bool) \
+                or self.sample_per_tensor < 0:
+            fail("sample_per_tensor", "a non-negative integer")
         if not isinstance(self.seed, int) or self.seed < 0:
             fail("seed", "a non-negative integer")
         if (self.steps is None) == (self.epochs is None):

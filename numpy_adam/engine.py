@@ -1,16 +1,18 @@
 """The training loop: one forward, one backward, one optimizer step, one record per step.
 
-A run writes into its own directory (DESIGN §4):
+A run writes into its own directory (formats in :mod:`numpy_adam.records`):
 
     config.json      every setting (TrainConfig), the seed, library versions
-    metrics.npz      per step: loss, lr, and per tracked tensor mean |m̂|, σ̂, γ, |Δθ|/α, v̂<m̂² fraction
+    metrics.npz      per step: loss, lr, and per tracked tensor mean |m̂|, σ̂, γ, |Δθ|/α, v̂<m̂² fraction;
+                     m̂, v̂, the step and θ of a seeded sample of elements
     summary.json     final/test loss and accuracy, evaluations, wall time, status
     checkpoint.npz   model, optimizer, data-iterator (with its generator) and metrics so far
 
 Every write is atomic. A killed run continues with ``resume=True`` from its last
 checkpoint and ends bitwise identical to an uninterrupted run: all randomness comes from
 two generators spawned from the seed (one for initialisation, one for data order) and the
-iterator's generator state is part of the checkpoint. A NaN/Inf loss or gradient stops the
+iterator's generator state is part of the checkpoint (a third generator picks the element
+sample once). A NaN/Inf loss or gradient stops the
 run with :class:`TrainingDiverged`; the last good checkpoint stays on disk.
 """
 from __future__ import annotations
@@ -43,21 +45,28 @@ class TrainingDiverged(FloatingPointError):
     """Loss or gradient became NaN/Inf; the message names the step and the last good checkpoint."""
 
 
+def run_seeds(config: TrainConfig) -> list[np.random.SeedSequence]:
+    """Independent seeds for initialisation, data order and the element sample, from the seed."""
+    return np.random.SeedSequence(config.seed).spawn(3)
+
+
 def make_optimizer(config: TrainConfig, named_params):
     """The optimizer a config names. SGD gets a passive spread probe with (beta1, beta2)."""
     betas = (config.beta1, config.beta2)
+    sampling = dict(sample_size=config.sample_per_tensor, sample_seed=run_seeds(config)[2])
     if config.optimizer == "adam":
         return Adam(named_params, lr=config.lr, betas=betas, eps=config.eps,
-                    weight_decay=config.weight_decay)
+                    weight_decay=config.weight_decay, **sampling)
     if config.optimizer == "adamw":
         return AdamW(named_params, lr=config.lr, betas=betas, eps=config.eps,
-                     weight_decay=config.weight_decay)
+                     weight_decay=config.weight_decay, **sampling)
     return SGD(named_params, lr=config.lr, momentum=config.momentum, dampening=config.dampening,
-               weight_decay=config.weight_decay, nesterov=config.nesterov, probe_betas=betas)
+               weight_decay=config.weight_decay, nesterov=config.nesterov, probe_betas=betas,
+               **sampling)
 
 
 def make_task(config: TrainConfig, data: CifarData | None = None, data_dir=None):
-    init_seed, data_seed = np.random.SeedSequence(config.seed).spawn(2)
+    init_seed, data_seed, _ = run_seeds(config)
     if config.model == "quadratic":
         return QuadraticTask(config)
     if data is None:
@@ -105,7 +114,10 @@ def train(config: TrainConfig, out_dir, *, data: CifarData | None = None, data_d
     optimizer = make_optimizer(config, task.model.named_parameters())
     names = list(optimizer.tracked_names)
     steps = total_steps(config, task.steps_per_epoch)
-    log, evaluations, start, wall_before = MetricsLog(names), [], 0, 0.0
+    layout = optimizer.sample_layout
+    log = (MetricsLog(names, layout.slot, layout.element, optimizer.dtype) if layout.size
+           else MetricsLog(names))
+    evaluations, start, wall_before = [], 0, 0.0
 
     def state(step, wall):
         return {"step": step, "wall_seconds": wall, "model": dict(task.model.state_dict()),
@@ -144,7 +156,8 @@ def train(config: TrainConfig, out_dir, *, data: CifarData | None = None, data_d
             raise TrainingDiverged(f"training diverged at step {t}: {failure}. The last good "
                                    f"checkpoint is {checkpoint_path} (step {_saved_step(checkpoint_path)}); "
                                    "lower the learning rate and start again")
-        log.append(t, loss, config.lr, optimizer.last_stats, **task.after_step())
+        log.append(t, loss, config.lr, optimizer.last_stats, optimizer.last_sample,
+                   **task.after_step())
         epoch_end = task.steps_per_epoch is not None and t % task.steps_per_epoch == 0
         if t == steps or (config.eval_every and t % config.eval_every == 0) or \
                 (config.eval_every is None and epoch_end):

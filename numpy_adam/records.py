@@ -15,20 +15,42 @@ A run is a directory holding
   tensor_names   (L,) str  names of the tracked tensors (conv and fc weights by default)
   mean_abs_m     (T, L)    mean over the tensor's elements of |m̂_t|
   sigma          (T, L)    mean of σ̂_t = √max(v̂_t − m̂_t², 0)
-  gamma          (T, L)    mean of the relative spread γ_t = σ̂_t/|m̂_t|
+  gamma          (T, L)    element mean of γ_t = σ̂_t/|m̂_t| (not the note's layer relative
+                           spread mean σ̂ / mean |m̂|: see :func:`relative_spread`)
   update         (T, L)    mean of |θ_t − θ_{t−1}|/α
   neg_var_frac   (T, L)    fraction of elements with v̂_t < m̂_t²
   x, grad        (T,)      quadratic runs only: parameter after step t and gradient at
                  or (T, D) step t
   ============== ========= ===============================================================
 
+  With an element sample (:mod:`numpy_adam.optim.sample`; N sampled elements, K per
+  tracked tensor), also:
+
+  ============== ========= ===============================================================
+  sample_slot    (N,) i8   index of each sampled element's tensor in ``tensor_names``
+  sample_element (N,) i8   index of the element within its tensor (row-major)
+  sample_m_hat   (T, N)    m̂_t of the sampled elements (SGD: the probe's)
+  sample_v_hat   (T, N)    v̂_t (NaN for SGD without a probe)
+  sample_update  (T, N)    u_t = (κθ_{t−1} − θ_t)/α, signed: the step taken, in units of α
+  sample_param   (T, N)    θ_t after the step
+  ============== ========= ===============================================================
+
+  stored in the parameters' dtype (float32 for the CNN). From them every sampled
+  element's σ̂, γ and identity residual can be recomputed. Size: 16 bytes per sampled
+  element and step; the CNN's default K = 32 on its four weight tensors gives N = 128 and
+  2 KB per step, so the longest reproduction run (batch 16, two epochs, 6250 steps) keeps
+  12.8 MB of samples, while 6250 × 128 points are plenty for a density.
+
   Any further per-step arrays are kept as they are (leading axis T).
 * ``summary.json`` — ``final_loss``, ``test_loss``, ``test_accuracy`` (null for the
   quadratic), ``wall_seconds``, ``steps`` and more.
 
 Statistics of a step with none computed are a NaN row. Aggregation across tensors (the
-seed note's) is :func:`aggregate`: the per-tensor value is already a mean over that
+note's second stage) is :func:`aggregate`: the per-tensor value is already a mean over that
 tensor's elements; ``aggregate`` takes the mean across tensors, ignoring NaN.
+:func:`relative_spread` gives the per-step relative spread under either aggregation
+(see :mod:`numpy_adam.optim.stats`): ``"layer"``, the note's mean over tensors of
+γ̄_l = S_l/M_l, or ``"element"``, the mean over tensors of the element mean of γ.
 """
 from __future__ import annotations
 
@@ -41,6 +63,8 @@ from typing import Mapping
 import numpy as np
 
 from .atomic import atomic_save_npz, atomic_write_json
+from .optim.sample import SAMPLE_FIELDS
+from .optim.stats import layer_relative_spread
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.npz"
@@ -49,25 +73,44 @@ SUMMARY_FILE = "summary.json"
 STAT_KEYS = ("mean_abs_m", "sigma", "gamma", "update", "neg_var_frac")
 STEP_KEYS = ("step", "loss", "lr")
 REQUIRED_METRIC_KEYS = STEP_KEYS + ("tensor_names",) + STAT_KEYS
+GAMMA_AGGREGATIONS = ("layer", "element")
+GAMMA_LABELS = {"layer": "layer relative spread γ̄ = mean σ̂ / mean |m̂|",
+                "element": "element mean of γ = σ̂/|m̂|"}
+SAMPLE_LAYOUT_KEYS = ("sample_slot", "sample_element")
+SAMPLE_KEYS = tuple(f"sample_{f}" for f in SAMPLE_FIELDS)  # per step, (T, N)
 REQUIRED_CONFIG_KEYS = ("model", "optimizer", "lr", "batch_size", "steps", "seed")
 REQUIRED_SUMMARY_KEYS = ("final_loss", "test_loss", "test_accuracy", "wall_seconds", "steps")
-RESERVED_KEYS = frozenset(REQUIRED_METRIC_KEYS)
+RESERVED_KEYS = frozenset(REQUIRED_METRIC_KEYS + SAMPLE_LAYOUT_KEYS + SAMPLE_KEYS)
 
 
 class MetricsLog:
     """The training engine's in-memory per-step record, saved as ``metrics.npz``.
 
     tensor_names: the L tracked tensor names, in the order of the statistics arrays
+    sample_slot, sample_element: (N,) the element sample's layout (see the module
+                  docstring), or None for a log without a sample
+    sample_dtype: the dtype the sample's per-step values are stored in
 
-    ``append(step, loss, lr, stats, **extras)`` once per step; ``as_arrays()`` gives the
-    ``metrics.npz`` dict; ``truncate(n)`` and ``from_arrays(d)`` serve ``--resume``.
+    ``append(step, loss, lr, stats, sample=None, **extras)`` once per step; ``as_arrays()``
+    gives the ``metrics.npz`` dict; ``truncate(n)`` and ``from_arrays(d)`` serve ``--resume``.
     """
 
-    def __init__(self, tensor_names):
+    def __init__(self, tensor_names, sample_slot=None, sample_element=None,
+                 sample_dtype=np.float32):
         names = tuple(str(n) for n in tensor_names)
         if len(set(names)) != len(names):
             raise ValueError(f"MetricsLog: tensor_names must be unique, got {names}")
         self.tensor_names = names
+        if (sample_slot is None) != (sample_element is None):
+            raise ValueError("MetricsLog: give both sample_slot and sample_element, or neither")
+        self._sample_layout = None
+        if sample_slot is not None:
+            slot = np.array(sample_slot, dtype=np.int64).reshape(-1)
+            element = np.array(sample_element, dtype=np.int64).reshape(-1)
+            _check_sample_layout(slot, element, len(names), "MetricsLog")
+            self._sample_layout = (slot, element)
+        self._sample_dtype = np.dtype(sample_dtype)
+        self._samples: dict[str, list[np.ndarray]] = {k: [] for k in SAMPLE_KEYS}
         self._steps: list[int] = []
         self._loss: list[float] = []
         self._lr: list[float] = []
@@ -82,7 +125,7 @@ class MetricsLog:
     def extra_keys(self) -> tuple[str, ...]:
         return tuple(self._extras)
 
-    def append(self, step, loss, lr, stats=None, **extras) -> None:
+    def append(self, step, loss, lr, stats=None, sample=None, **extras) -> None:
         """Record one optimizer step.
 
         step:   int t, strictly larger than the previous step
@@ -91,6 +134,8 @@ class MetricsLog:
         stats:  None (a NaN row) or an object with float arrays (L,) ``mean_abs_m``,
                 ``sigma``, ``gamma``, ``update``, ``neg_var_frac`` (a ``SpreadStats``);
                 if it has ``names``, they must equal ``tensor_names``
+        sample: None (a NaN row, when the log has a sample) or an object with (N,) arrays
+                ``m_hat``, ``v_hat``, ``update``, ``param`` (an ``ElementSample``)
         extras: per-step scalars or arrays (e.g. ``x=``, ``grad=`` for the quadratic). The
                 first append fixes their names, shapes and kinds; every later append must
                 give the same names with the same shapes.
@@ -103,12 +148,15 @@ class MetricsLog:
                              f"step {self._steps[-1]} (steps must strictly increase)")
         loss, lr = float(loss), float(lr)
         row = self._stats_row(stats)
+        sample_row = self._sample_row(sample)
         extra_row = self._extras_row(extras)  # last: the first step's call fixes the extras
         self._steps.append(step)
         self._loss.append(loss)
         self._lr.append(lr)
         for k in STAT_KEYS:
             self._stats[k].append(row[k])
+        for k, v in sample_row.items():
+            self._samples[k].append(v)
         for k, v in extra_row.items():
             self._extras[k].append(v)
 
@@ -130,6 +178,24 @@ class MetricsLog:
                 raise ValueError(f"MetricsLog.append: stats.{k} has shape {a.shape}, expected "
                                  f"({L},) for tensors {self.tensor_names}")
             row[k] = a
+        return row
+
+    def _sample_row(self, sample) -> dict[str, np.ndarray]:
+        if self._sample_layout is None:
+            if sample is not None:
+                raise ValueError("MetricsLog.append: got a sample, but the log was made without "
+                                 "a sample layout (sample_slot, sample_element)")
+            return {}
+        n = self._sample_layout[0].shape[0]
+        if sample is None:
+            return {k: np.full(n, np.nan, self._sample_dtype) for k in SAMPLE_KEYS}
+        row = {}
+        for field_name, key in zip(SAMPLE_FIELDS, SAMPLE_KEYS):
+            a = np.array(getattr(sample, field_name), dtype=self._sample_dtype)
+            if a.shape != (n,):
+                raise ValueError(f"MetricsLog.append: sample.{field_name} has shape {a.shape}, "
+                                 f"expected ({n},) (the sample layout's size)")
+            row[key] = a
         return row
 
     def _extras_row(self, extras) -> dict[str, np.ndarray]:
@@ -168,6 +234,12 @@ class MetricsLog:
         }
         for k in STAT_KEYS:
             out[k] = (np.stack(self._stats[k]) if T else np.empty((0, L)))  # (T, L)
+        if self._sample_layout is not None:
+            slot, element = self._sample_layout
+            out["sample_slot"], out["sample_element"] = slot.copy(), element.copy()
+            for k in SAMPLE_KEYS:  # (T, N)
+                out[k] = (np.stack(self._samples[k]) if T
+                          else np.empty((0, slot.shape[0]), self._sample_dtype))
         for k, (shape, dtype) in self._extra_spec.items():
             rows = self._extras[k]
             out[k] = np.stack(rows) if T else np.empty((0, *shape), dtype)  # (T, *shape)
@@ -183,7 +255,7 @@ class MetricsLog:
                              f"{n_steps} (metrics older than the checkpoint?)")
         n = int(n_steps)
         del self._steps[n:], self._loss[n:], self._lr[n:]
-        for rows in (*self._stats.values(), *self._extras.values()):
+        for rows in (*self._stats.values(), *self._samples.values(), *self._extras.values()):
             del rows[n:]
 
     @classmethod
@@ -195,7 +267,10 @@ class MetricsLog:
         """
         arrays = {k: np.asarray(v) for k, v in arrays.items()}
         check_metrics(arrays, source)
-        log = cls([str(n) for n in arrays["tensor_names"]])
+        sampled = "sample_slot" in arrays
+        log = cls([str(n) for n in arrays["tensor_names"]],
+                  arrays.get("sample_slot"), arrays.get("sample_element"),
+                  arrays["sample_m_hat"].dtype if sampled else np.float32)
         T = arrays["step"].shape[0]
         extras = [k for k in arrays if k not in RESERVED_KEYS]
         for k in extras:
@@ -203,19 +278,30 @@ class MetricsLog:
                 raise ValueError(f"{source}: {k!r} has shape {arrays[k].shape}, not per-step "
                                  f"(leading axis {T}); MetricsLog keeps per-step arrays only")
         for t in range(T):
-            stats = _Row(**{k: arrays[k][t] for k in STAT_KEYS})
+            stats = _Row({k: arrays[k][t] for k in STAT_KEYS})
+            sample = _Row({f: arrays[k][t] for f, k in zip(SAMPLE_FIELDS, SAMPLE_KEYS)}) \
+                if sampled else None
             log.append(int(arrays["step"][t]), arrays["loss"][t], arrays["lr"][t], stats,
-                       **{k: arrays[k][t] for k in extras})
+                       sample, **{k: arrays[k][t] for k in extras})
         return log
 
 
-@dataclass(frozen=True)
 class _Row:
-    mean_abs_m: np.ndarray
-    sigma: np.ndarray
-    gamma: np.ndarray
-    update: np.ndarray
-    neg_var_frac: np.ndarray
+    """One recorded row read back: its arrays as attributes, as append() reads them."""
+
+    def __init__(self, arrays: Mapping[str, np.ndarray]):
+        self.__dict__.update(arrays)
+
+
+def _check_sample_layout(slot: np.ndarray, element: np.ndarray, L: int, source: str) -> None:
+    if slot.ndim != 1 or element.shape != slot.shape:
+        raise ValueError(f"{source}: sample_slot and sample_element must be (N,) arrays of one "
+                         f"length, got shapes {slot.shape} and {element.shape}")
+    if slot.size and (slot.min() < 0 or slot.max() >= L):
+        raise ValueError(f"{source}: sample_slot must index the {L} tracked tensors, got values "
+                         f"in [{slot.min()}, {slot.max()}]")
+    if element.size and element.min() < 0:
+        raise ValueError(f"{source}: sample_element must be >= 0, got {element.min()}")
 
 
 def _describe(spec) -> str:
@@ -243,6 +329,20 @@ def check_metrics(arrays: Mapping[str, np.ndarray], source: str) -> None:
         if arrays[k].shape != shape:
             raise ValueError(f"{source}: {k!r} has shape {arrays[k].shape}, expected {shape} "
                              f"(T={T} steps, L={L} tensors)")
+    present = [k for k in SAMPLE_LAYOUT_KEYS + SAMPLE_KEYS if k in arrays]
+    if present:
+        missing = [k for k in SAMPLE_LAYOUT_KEYS + SAMPLE_KEYS if k not in arrays]
+        if missing:
+            raise ValueError(f"{source}: has {present} but lacks {missing} (an element sample "
+                             "needs all of them)")
+        slot, element = arrays["sample_slot"], arrays["sample_element"]
+        if slot.dtype.kind not in "iu" or element.dtype.kind not in "iu":
+            raise ValueError(f"{source}: sample_slot and sample_element must hold integers")
+        _check_sample_layout(slot, element, L, source)
+        for k in SAMPLE_KEYS:
+            if arrays[k].shape != (T, slot.shape[0]):
+                raise ValueError(f"{source}: {k!r} has shape {arrays[k].shape}, expected "
+                                 f"({T}, {slot.shape[0]}) (T steps, N sampled elements)")
     for k in ("x", "grad"):
         if k in arrays and (arrays[k].ndim not in (1, 2) or arrays[k].shape[0] != T):
             raise ValueError(f"{source}: {k!r} has shape {arrays[k].shape}, expected ({T},) or "
@@ -378,7 +478,27 @@ def aggregate(run, key: str) -> np.ndarray:
     values = np.asarray(metrics[key], dtype=np.float64)  # (T, L)
     if values.ndim != 2:
         raise ValueError(f"aggregate: {key!r} must be (T, L), got shape {values.shape}")
+    return _mean_over_tensors(values)
+
+
+def _mean_over_tensors(values: np.ndarray) -> np.ndarray:
     finite = ~np.isnan(values)
     count = finite.sum(axis=1)  # (T,) tensors with a value at each step
     total = np.where(finite, values, 0.0).sum(axis=1)
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def relative_spread(run, aggregation: str = "layer") -> np.ndarray:
+    """The per-step relative spread of a run, (T,) float64, under one of GAMMA_AGGREGATIONS.
+
+    run:         a :class:`Run` or a metrics dict
+    aggregation: "layer": mean over tensors of γ̄_l = sigma_l / mean_abs_m_l (the note's);
+                 "element": mean over tensors of the recorded element mean ``gamma``
+    """
+    metrics = run.metrics if isinstance(run, Run) else run
+    if aggregation == "layer":
+        return _mean_over_tensors(layer_relative_spread(metrics["sigma"], metrics["mean_abs_m"]))
+    if aggregation == "element":
+        return aggregate(metrics, "gamma")
+    raise ValueError(f"relative_spread: aggregation must be one of {GAMMA_AGGREGATIONS}, got "
+                     f"{aggregation!r}")

@@ -8,8 +8,8 @@ import pytest
 
 from numpy_adam import atomic
 from numpy_adam.atomic import atomic_save_npz, atomic_write_bytes, atomic_write_json
-from numpy_adam.records import (STAT_KEYS, MetricsLog, Run, aggregate, load_run, save_config,
-                                save_run_metrics, save_summary)
+from numpy_adam.records import (SAMPLE_KEYS, STAT_KEYS, MetricsLog, Run, aggregate, load_run,
+                                relative_spread, save_config, save_run_metrics, save_summary)
 
 NAMES = ("conv1.weight", "fc1.weight")
 CONFIG = dict(model="cnn", optimizer="adam", lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
@@ -315,3 +315,83 @@ def test_run_label_falls_back_to_the_settings(settings, label):
     config = {**CONFIG, "label": "", **settings}
     run = Run(path=None, config=config, metrics={}, summary={})
     assert run.label == label, run.label
+
+
+# --- the element sample -----------------------------------------------------------------------
+
+SLOT, ELEMENT = np.array([0, 0, 1]), np.array([3, 7, 0])
+
+
+def sample_for(t):
+    base = np.array([1.0, -2.0, 3.0]) * t
+    return SimpleNamespace(m_hat=base, v_hat=base ** 2 + 1, update=-base / 10, param=base + 0.5)
+
+
+def make_sampled_log(steps=3):
+    log = MetricsLog(NAMES, SLOT, ELEMENT, np.float32)
+    for t in range(1, steps + 1):
+        log.append(t, 1.0 / t, 1e-3, stats_for(t), sample_for(t) if t != 2 else None)
+    return log
+
+
+def test_sampled_log_has_documented_shapes_and_round_trips(tmp_path):
+    log = make_sampled_log(3)
+    arrays = log.as_arrays()
+    np.testing.assert_array_equal(arrays["sample_slot"], SLOT)
+    np.testing.assert_array_equal(arrays["sample_element"], ELEMENT)
+    for key in SAMPLE_KEYS:
+        assert arrays[key].shape == (3, 3) and arrays[key].dtype == np.float32, key
+    assert np.isnan(arrays["sample_update"][1]).all(), "a step without a sample is a NaN row"
+    np.testing.assert_array_equal(arrays["sample_m_hat"][2], [3.0, -6.0, 9.0])
+    run = load_run(write_run(tmp_path / "r", arrays=arrays))
+    again = MetricsLog.from_arrays(run.metrics).as_arrays()
+    for k, v in arrays.items():
+        np.testing.assert_array_equal(again[k], v, err_msg=k)
+        assert again[k].dtype == v.dtype, k
+    resumed = MetricsLog.from_arrays(make_sampled_log(3).as_arrays())
+    resumed.truncate(1)
+    resumed.append(2, 0.5, 1e-3, stats_for(2))
+    resumed.append(3, 1 / 3, 1e-3, stats_for(3), sample_for(3))
+    for k, v in arrays.items():
+        np.testing.assert_array_equal(resumed.as_arrays()[k], v, err_msg=f"truncated {k}")
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: MetricsLog(NAMES, SLOT, None), "both sample_slot and sample_element"),
+    (lambda: MetricsLog(NAMES, [0, 2], [0, 1]), r"index the 2 tracked tensors"),
+    (lambda: MetricsLog(NAMES, [0, 1], [0]), "of one length"),
+    (lambda: MetricsLog(NAMES, [0, 1], [0, -1]), "sample_element must be >= 0"),
+    (lambda: MetricsLog(NAMES).append(1, 0.1, 1e-3, stats_for(1), sample_for(1)),
+     "without a sample layout"),
+    (lambda: MetricsLog(NAMES, [0], [1]).append(1, 0.1, 1e-3, stats_for(1), sample_for(1)),
+     r"sample.m_hat has shape \(3,\), expected \(1,\)"),
+])
+def test_bad_sample_layouts_and_rows_are_refused(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda a: a.pop("sample_param"), r"lacks \['sample_param'\]"),
+    (lambda a: a.__setitem__("sample_update", np.zeros((3, 2))),
+     r"'sample_update' has shape \(3, 2\), expected \(3, 3\)"),
+    (lambda a: a.__setitem__("sample_slot", np.array([0.0, 0.0, 1.0])), "must hold integers"),
+])
+def test_load_run_checks_the_sample(tmp_path, edit, match):
+    arrays = make_sampled_log(3).as_arrays()
+    edit(arrays)
+    with pytest.raises(ValueError, match=match):
+        load_run(write_run(tmp_path / "r", arrays=arrays))
+
+
+# --- relative spread: the two aggregations --------------------------------------------------
+
+def test_relative_spread_layer_is_a_ratio_of_means_element_is_the_recorded_mean():
+    metrics = {"sigma": np.array([[1.0, 6.0], [2.0, np.nan]]),       # S_l, (T=2, L=2)
+               "mean_abs_m": np.array([[0.5, 2.0], [4.0, 1.0]]),     # M_l
+               "gamma": np.array([[10.0, 20.0], [30.0, 50.0]])}      # element means of γ
+    # step 1: γ̄ = (1/0.5 + 6/2)/2 = 2.5; step 2: only tensor 0 has S: 2/4 = 0.5
+    np.testing.assert_allclose(relative_spread(metrics, "layer"), [2.5, 0.5])
+    np.testing.assert_allclose(relative_spread(metrics, "element"), [15.0, 40.0])
+    with pytest.raises(ValueError, match="aggregation must be one of"):
+        relative_spread(metrics, "median")
