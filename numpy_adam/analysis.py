@@ -1,16 +1,19 @@
-"""The numbers behind the figures: correlations, the 1/√(γ²+1) residual, x² oscillation.
+"""The measures behind the figures: correlations, the fit to 1/√(γ²+1), the late-training
+trend of the update, the per-element identity, x² oscillation.
 
 Pure NumPy (no SciPy). Every function ignores non-finite entries where it says so and
 returns NaN (not an error) when too few values remain, so one odd run does not stop a
 whole reproduction summary; shape errors are raised loudly.
 
-Reading guide (DESIGN §1): Adam's per-element step is Δ/α = sign(m̂)/(√(γ²+1) + ε/|m̂|)
-with γ = σ̂/|m̂| (exact for β1 = β2). So Adam's update size should follow 1/√(γ²+1) and
-correlate weakly with the gradient mean |m̂|, while SGD's step α·b tracks |m̂| closely.
-The per-step values in a run record are averages over a tensor's elements and then over
-tensors; by Jensen's inequality those averages leave the curve even where the identity is
-exact per element, so the *aggregated* residual is not zero for Adam on the CNN. For the
-1-D quadratic each "tensor" is one element, so there the residual tests the identity itself.
+Reading guide. Adam's per-element step is u = sign(m̂)/(√(γ²+1) + ε/|m̂|) with γ = σ̂/|m̂|,
+σ̂² = v̂ − m̂² (exact wherever v̂ ≥ m̂², which β1 = β2 guarantees). So Adam's update size should
+follow 1/√(γ²+1) and correlate weakly with the gradient mean |m̂|, while SGD's step α·b tracks
+|m̂| closely (the note's panels (b) and (c)). A figure's dot is a mean over a tensor's elements,
+then over tensors; how γ is averaged decides whether the dots can sit on the curve
+(:mod:`numpy_adam.optim.stats`): the note's layer relative spread γ̄ = mean σ̂ / mean |m̂| puts
+Adam's dots near it, the element mean of σ̂/|m̂| does not. :func:`curve_fit` measures both;
+:func:`sample_identity` checks the identity itself on the recorded element sample. For the
+1-D quadratic each "tensor" is one element, so there every aggregation is the identity.
 """
 from __future__ import annotations
 
@@ -19,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write_bytes, atomic_write_json
-from .records import Run, aggregate
+from .optim.sample import update_tolerance
+from .optim.stats import element_spread
 
 
 def _pair(x, y, fn: str) -> tuple[np.ndarray, np.ndarray]:
@@ -131,6 +134,111 @@ def identity_residual(gamma, update, mean_abs_m=None, eps: float = 0.0) -> dict:
             "rms": float(np.sqrt(np.mean(r * r))), "n": int(r.size), "n_total": int(gamma.size)}
 
 
+def curve_fit(gamma, update) -> dict:
+    """How closely dots (γ_t, U_t) follow the curve f(γ) = 1/√(γ²+1).
+
+    gamma, update: (T,) per-step relative spread and update size |Δθ|/α (one aggregation)
+    returns: {"relative_residual": mean_t |U_t − f(γ_t)| / U_t,
+              "loglog_pearson": Pearson r of (log U_t, log f(γ_t)), "n": steps used};
+             steps where γ or U is not finite, γ < 0 or U ≤ 0 are skipped; NaN if none remain
+
+    The relative residual says how far the dots sit from the curve (0: on it); the log–log
+    correlation says whether they move with it, whatever the offset.
+    """
+    gamma, update = _pair(gamma, update, "curve_fit")
+    keep = (gamma >= 0) & (update > 0)
+    gamma, update = gamma[keep], update[keep]
+    if update.size == 0:
+        return {"relative_residual": math.nan, "loglog_pearson": math.nan, "n": 0}
+    curve = identity_curve(gamma)
+    return {"relative_residual": float(np.mean(np.abs(update - curve) / update)),
+            "loglog_pearson": _pearson_finite(np.log(update), np.log(curve)),
+            "n": int(update.size)}
+
+
+def late_update_trend(update, window_fraction: float = 0.04) -> dict:
+    """Does the update shrink steadily over the second half of training, or move up and down?
+
+    update: (T,) per-step update size (non-finite or ≤ 0 entries are dropped)
+    window_fraction: width of the moving average, as a fraction of the second half's steps
+
+    With y = log U over the last half of the steps (n of them, position s from 0 to 1):
+
+    * ``trend``: exp(b) − 1 for the least-squares line y ≈ a + b s, the relative change of
+      U across the second half the line implies (−0.3: shrinks by 30 %);
+    * ``fluctuation``: RMS of the moving average ȳ (window w = max(3, n·window_fraction), so
+      step-to-step noise is averaged out) about that line, in log units (≈ relative): slow
+      swings the trend does not explain;
+    * ``steadiness``: |ȳ_last − ȳ_first| / Σ|Δȳ|, 1 for a monotone series, near 0 when ȳ
+      goes up and down as much as it gets anywhere;
+    * ``steps``: n, ``window``: w. NaN values when fewer than 2w usable steps remain.
+    """
+    u = np.asarray(update, dtype=np.float64)
+    if u.ndim != 1:
+        raise ValueError(f"late_update_trend: update must be (T,), got shape {u.shape}")
+    u = u[u.size // 2:]
+    y = np.log(u[np.isfinite(u) & (u > 0)])
+    n = y.size
+    w = max(3, int(round(n * window_fraction)))
+    nan = {"trend": math.nan, "fluctuation": math.nan, "steadiness": math.nan, "steps": n,
+           "window": w}
+    if n < 2 * w:
+        return nan
+    s = np.linspace(0.0, 1.0, n)
+    b, a = np.polyfit(s, y, 1)
+    window = np.full(w, 1.0 / w)
+    smooth = np.convolve(y, window, mode="valid")  # (n − w + 1,)
+    s_smooth = np.convolve(s, window, mode="valid")  # each window's centre, even w included
+    travel = float(np.sum(np.abs(np.diff(smooth))))
+    return {"trend": float(np.expm1(b)),
+            "fluctuation": float(np.sqrt(np.mean((smooth - (a + b * s_smooth)) ** 2))),
+            "steadiness": float(abs(smooth[-1] - smooth[0]) / travel) if travel > 0 else math.nan,
+            "steps": n, "window": w}
+
+
+def sample_identity(m_hat, v_hat, update, param, lr, eps: float, dtype) -> dict:
+    """The note's identity checked on every recorded element: |u| = 1/(√(γ²+1) + ε/|m̂|).
+
+    m_hat, v_hat, update, param: (T, N) a run record's ``sample_*`` arrays
+    lr:    (T,) the learning rate of each step; eps: Adam's ε
+    dtype: the dtype the values were computed in (sets the rounding tolerance)
+
+    An element passes when ||u| − 1/(√(γ²+1) + ε/|m̂|)| is within
+    :func:`~numpy_adam.optim.sample.update_tolerance` (the rounding of θ and of the
+    optimizer's arithmetic). The identity is algebra wherever v̂ ≥ m̂², so with β1 = β2 every
+    element must pass; with β1 ≠ β2 the elements with v̂ < m̂² (σ̂² clamped at 0) step by
+    |u| = |m̂|/(√v̂ + ε), more than the curve allows, and can exceed 1.
+
+    returns: {"values": element-steps checked, "violations": how many fail,
+              "max_tolerance_ratio": max of |residual|/tolerance (≤ 1 passes),
+              "max_relative_residual": max |residual|/curve, "neg_var_share": share with
+              v̂ < m̂², "update_above_one_share": share with |u| > 1}
+    """
+    update = np.abs(np.asarray(update, dtype=np.float64))
+    m_hat = np.asarray(m_hat, dtype=np.float64)
+    shapes = {np.shape(a) for a in (m_hat, v_hat, update, param)}
+    if len(shapes) != 1 or update.ndim != 2:
+        raise ValueError(f"sample_identity: m_hat, v_hat, update, param must be (T, N) of one "
+                         f"shape, got {sorted(shapes)}")
+    lr = np.asarray(lr, dtype=np.float64).reshape(-1, 1)  # (T, 1)
+    _, gamma, negative = element_spread(m_hat, v_hat)
+    keep = np.isfinite(update) & np.isfinite(gamma) & (lr > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        curve = 1.0 / (np.sqrt(gamma * gamma + 1.0) + eps / np.abs(m_hat))
+        tolerance = update_tolerance(param, update, lr, dtype)
+    residual = np.abs(update - curve)[keep]
+    if residual.size == 0:
+        return {"values": 0, "violations": 0, "max_tolerance_ratio": math.nan,
+                "max_relative_residual": math.nan, "neg_var_share": math.nan,
+                "update_above_one_share": math.nan}
+    ratio = residual / tolerance[keep]
+    return {"values": int(residual.size), "violations": int(np.count_nonzero(ratio > 1.0)),
+            "max_tolerance_ratio": float(ratio.max()),
+            "max_relative_residual": float(np.max(residual / curve[keep])),
+            "neg_var_share": float(np.mean(negative[keep])),
+            "update_above_one_share": float(np.mean(update[keep] > 1.0))}
+
+
 def _sign_changes(g: np.ndarray) -> np.ndarray:
     """Indices k where the sign of g differs from the last non-zero sign before k."""
     nonzero = np.flatnonzero(g != 0)
@@ -202,131 +310,3 @@ def quadratic_oscillation(grad, x=None) -> dict:
     }
 
 
-def run_numbers(run: Run, warmup: int = 0) -> dict:
-    """The reproduction-summary entry of one run (plain Python values, JSON-ready).
-
-    run:    a loaded run record
-    warmup: number of leading records left out of the correlations, the aggregated residual
-            and mean_neg_var_frac (the EMAs' warm-up: SGD's b_t/m̂_t = (1−β1^t)/(1−β1) for
-            μ = β1 still grows there); the quadratic's per-element numbers use every record
-
-    Keys: run, label, model, optimizer, batch_size, lr, beta1, beta2, momentum, steps, warmup,
-    final_loss, test_loss, test_accuracy, wall_seconds (from summary.json; final_loss falls
-    back to the last recorded loss), pearson_update_vs_mean_abs_m and
-    spearman_update_vs_mean_abs_m (tensor-aggregated per-step series),
-    residual_aggregated (identity_residual of aggregated γ and update),
-    mean_neg_var_frac (mean over steps of the aggregated fraction with v̂ < m̂²),
-    and, for an Adam run of the quadratic with one tracked tensor and a 1-element x,
-    residual_per_element (against the exact ε form) and oscillation
-    (quadratic_oscillation of the recorded grad and x); None otherwise.
-    """
-    if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
-        raise ValueError(f"run_numbers: warmup must be a non-negative int, got {warmup!r}")
-    cfg, summary, metrics = run.config, run.summary, run.metrics
-    update = aggregate(run, "update")[warmup:]  # (T - warmup,)
-    mean_abs_m = aggregate(run, "mean_abs_m")[warmup:]
-    gamma = aggregate(run, "gamma")[warmup:]
-    neg = aggregate(run, "neg_var_frac")[warmup:]
-    final_loss = summary.get("final_loss")
-    if final_loss is None and metrics["loss"].size:
-        final_loss = float(metrics["loss"][-1])
-    per_element = oscillation = None
-    x = metrics.get("x")
-    one_element = x is not None and (x.ndim == 1 or x.shape[1] == 1)
-    adam_like = cfg.get("optimizer") in ("adam", "adamw")  # the identity is Adam's, not SGD's
-    if adam_like and cfg.get("model") == "quadratic" and metrics["gamma"].shape[1] == 1 and one_element:
-        per_element = identity_residual(metrics["gamma"][:, 0], metrics["update"][:, 0],
-                                        metrics["mean_abs_m"][:, 0], float(cfg.get("eps") or 0.0))
-    if "grad" in metrics and metrics["grad"].size and \
-            (metrics["grad"].ndim == 1 or metrics["grad"].shape[1] == 1):
-        oscillation = quadratic_oscillation(metrics["grad"], metrics.get("x"))
-    return {
-        "run": run.name, "label": run.label,
-        **{k: cfg.get(k) for k in ("model", "optimizer", "batch_size", "lr", "beta1", "beta2",
-                                   "momentum")},
-        "steps": int(metrics["step"].size), "warmup": int(warmup),
-        "final_loss": final_loss,
-        **{k: summary.get(k) for k in ("test_loss", "test_accuracy", "wall_seconds")},
-        "pearson_update_vs_mean_abs_m": pearson(mean_abs_m, update),
-        "spearman_update_vs_mean_abs_m": spearman(mean_abs_m, update),
-        "residual_aggregated": identity_residual(gamma, update),
-        "mean_neg_var_frac": float(np.nanmean(neg)) if np.any(~np.isnan(neg)) else math.nan,
-        "residual_per_element": per_element,
-        "oscillation": oscillation,
-    }
-
-
-def run_summary_numbers(*runs: Run, warmup: int = 0) -> list[dict]:
-    """:func:`run_numbers` of each run (same ``warmup``), in the given order."""
-    for i, run in enumerate(runs):
-        if not isinstance(run, Run):
-            raise TypeError(f"run_summary_numbers: argument {i} must be a Run (load_run(path)), "
-                            f"got {type(run).__name__}")
-    return [run_numbers(r, warmup) for r in runs]
-
-
-def _fmt(value, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return f"{float(value):.{digits}g}"
-    return str(value).replace("|", "\\|")
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def to_markdown(numbers: list[dict]) -> str:
-    """Markdown tables of :func:`run_summary_numbers` output.
-
-    One table for every run (losses, accuracy, correlations, aggregated residual) and, when
-    any run has an ``oscillation`` entry, a second one for the quadratic runs. Missing or
-    non-finite values print as "—".
-    """
-    header = ["run", "optimizer", "batch", "steps", "final loss", "test loss", "test acc",
-              "Pearson r (update, mean \\|m̂\\|)", "Spearman ρ", "mean \\|residual\\| (agg.)",
-              "max \\|residual\\| (agg.)"]
-    rows = [[_fmt(n["label"]), _fmt(n["optimizer"]), _fmt(n["batch_size"]), _fmt(n["steps"]),
-             _fmt(n["final_loss"]), _fmt(n["test_loss"]), _fmt(n["test_accuracy"]),
-             _fmt(n["pearson_update_vs_mean_abs_m"]), _fmt(n["spearman_update_vs_mean_abs_m"]),
-             _fmt(n["residual_aggregated"]["mean_abs"]),
-             _fmt(n["residual_aggregated"]["max_abs"])] for n in numbers]
-    text = _table(header, rows)
-    skipped = sorted({n.get("warmup", 0) for n in numbers} - {0})
-    if skipped:
-        text += (f"\n\nCorrelations and aggregated residuals leave out the first "
-                 f"{', '.join(map(str, skipped))} steps (EMA warm-up).")
-    quad = [n for n in numbers if n.get("oscillation")]
-    if quad:
-        header = ["run", "max \\|residual\\| per element (ε form)", "sign changes of g",
-                  "sign changes after min \\|g\\|", "\\|g\\| grows back", "re-growths",
-                  "min \\|g\\| (record)", "final \\|g\\|", "amplitude \\|x\\| (last half)",
-                  "amplitude \\|g\\| (last half)"]
-        rows = []
-        for n in quad:
-            o, pe = n["oscillation"], n["residual_per_element"]
-            rows.append([_fmt(n["label"]), _fmt(pe["max_abs"] if pe else None),
-                         _fmt(o["sign_changes"]), _fmt(o["sign_changes_after_min"]),
-                         _fmt(o["grows_back_after_min"]), _fmt(o["regrowths"]),
-                         f"{_fmt(o['min_abs_grad'])} ({o['min_index']})",
-                         _fmt(o["final_abs_grad"]), _fmt(o["amplitude_x"]),
-                         _fmt(o["amplitude_grad"])])
-        text += "\n\n" + _table(header, rows)
-    return text + "\n"
-
-
-def write_summary(runs, out_dir, stem: str = "summary", warmup: int = 0) -> tuple:
-    """Write ``<stem>.json`` (the :func:`run_summary_numbers` list, NaN → null) and
-    ``<stem>.md`` (:func:`to_markdown`) into ``out_dir`` atomically; returns both paths."""
-    numbers = run_summary_numbers(*runs, warmup=warmup)
-    out = Path(out_dir)
-    json_path = atomic_write_json(out / f"{stem}.json", {"runs": numbers})
-    md_path = atomic_write_bytes(out / f"{stem}.md", to_markdown(numbers).encode("utf-8"))
-    return json_path, md_path

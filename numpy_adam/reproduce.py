@@ -4,7 +4,9 @@ Figure 1 — β1 = β2 = 0.99: Adam (α = 1e-3) against SGD with momentum μ = 0
 Figure 2 — β1 = 0.9, β2 = 0.999: Adam (α = 1e-3) against SGD with μ = 0.9 (α = 1e-2),
 each on the CIFAR-10 CNN at batch sizes 16 and 100;
 Figure 3 — f(x) = x² from x₀ = 1, full batch: Adam β1 = β2 = 0.99 (α = 0.01, ε = 1e-12)
-against plain gradient descent (α = 0.1).
+against plain gradient descent (α = 0.1);
+Figure 4 — "What averaging does": the element samples of the two Adam runs at batch 100
+(Figure 1's and Figure 2's), no runs of its own.
 
 SGD uses PyTorch's heavy-ball convention b_t = μ b_{t−1} + g_t, θ_t = θ_{t−1} − α b_t
 (dampening 0); its learning rates are chosen so that the effective step on a steady
@@ -78,3 +80,7 @@ FIGURE_TITLES = {
     "figure2": "Figure 2 — CIFAR-10 CNN, β1 = 0.9, β2 = 0.999: Adam vs SGD (momentum 0.9)",
     "figure3": "Figure 3 — f(x) = x², β1 = β2 = 0.99: Adam vs gradient descent",
 }
+# Figure 4 is drawn from runs of Figures 1 and 2 (their element samples), not from its own.
+AVERAGING_FIGURE = "figure4"
+AVERAGING_RUNS = ("figure1-adam-b100", "figure2-adam-b100")
+AVERAGING_TITLE = "Figure 4 — What averaging does: Adam's elements and two ways to average them"

@@ -11,10 +11,11 @@ import json
 import time
 from pathlib import Path
 
-from .analysis import write_summary
+from .summary import write_summary
 from .engine import CHECKPOINT, train
 from .records import load_run
-from .reproduce import FIGURE_TITLES, SUMMARY_WARMUP, Experiment, plan
+from .reproduce import (AVERAGING_FIGURE, AVERAGING_RUNS, AVERAGING_TITLE, FIGURE_TITLES,
+                        SUMMARY_WARMUP, Experiment, plan)
 from .tasks import CifarData
 
 
@@ -34,10 +35,11 @@ def _existing(run_dir: Path, experiment: Experiment) -> str:
 
 def run_reproduction(mode: str, out, *, data_dir=None, seed: int = 0, formats=("png",),
                      quiet: bool = False) -> dict:
-    """Train every run of ``plan(mode, seed)`` into ``out`` and write figure1-3 and summary.{md,json}.
+    """Train every run of ``plan(mode, seed)`` into ``out`` and write figure1-4 and summary.{md,json}.
 
     Returns {"figures": [paths], "summary": (json path, md path), "seconds": wall time}.
     """
+    from plots.averaging_figure import draw_averaging_figure
     from plots.spread_figure import draw_spread_figure
 
     out = Path(out)
@@ -66,6 +68,9 @@ def run_reproduction(mode: str, out, *, data_dir=None, seed: int = 0, formats=("
         n_rows = max(e.row for e in members) + 1
         rows = [[runs[e.name] for e in members if e.row == r] for r in range(n_rows)]
         figures += draw_spread_figure(rows, title, out / f"{figure}.png", formats=formats)
+    figures += draw_averaging_figure([runs[name] for name in AVERAGING_RUNS], AVERAGING_TITLE,
+                                     out / f"{AVERAGING_FIGURE}.png", warmup=SUMMARY_WARMUP,
+                                     formats=formats)
     summary = write_summary([runs[e.name] for e in experiments], out, stem="summary",
                             warmup=SUMMARY_WARMUP)
     seconds = time.perf_counter() - began

@@ -1,4 +1,5 @@
-"""Correlations, the 1/√(γ²+1) residual, x² oscillation and the reproduction summary."""
+"""Correlations, the fit to 1/√(γ²+1), the late-training trend, the sample identity check and
+x² oscillation, on hand-made arrays with known answers."""
 import json
 import math
 from types import SimpleNamespace
@@ -6,10 +7,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from numpy_adam.analysis import (average_ranks, identity_curve, identity_residual, pearson,
-                                 quadratic_oscillation, run_summary_numbers, spearman,
-                                 to_markdown, write_summary)
-from numpy_adam.records import MetricsLog, load_run, save_config, save_run_metrics, save_summary
+from numpy_adam.analysis import (average_ranks, curve_fit, identity_curve, identity_residual,
+                                 late_update_trend, pearson, quadratic_oscillation,
+                                 sample_identity, spearman)
 
 
 # --- correlations -------------------------------------------------------------------------
@@ -73,21 +73,7 @@ def test_identity_residual_all_nan_is_nan_not_error():
     assert res["n"] == 0 and math.isnan(res["max_abs"]), res
 
 
-def adam_on_x_squared(steps=600, lr=1e-2, beta=0.99, eps=1e-12):
-    """Per-step (x, g, |m̂|, γ, |Δ|/α) of Adam with β1 = β2 on f(x) = x² from x = 1."""
-    x, m, v, rows = 1.0, 0.0, 0.0, []
-    for t in range(1, steps + 1):
-        g = 2 * x
-        m, v = beta * m + (1 - beta) * g, beta * v + (1 - beta) * g * g
-        m_hat, v_hat = m / (1 - beta ** t), v / (1 - beta ** t)
-        delta = -lr * m_hat / (math.sqrt(v_hat) + eps)
-        x += delta
-        gamma = math.sqrt(max(v_hat - m_hat * m_hat, 0.0)) / abs(m_hat)
-        rows.append((x, g, abs(m_hat), gamma, abs(delta) / lr))
-    return np.array(rows).T
-
-
-def test_per_element_identity_holds_for_adam_on_x_squared():
+def test_per_element_identity_holds_for_adam_on_x_squared(adam_on_x_squared):
     _, _, m_abs, gamma, update = adam_on_x_squared()
     res = identity_residual(gamma, update, m_abs, eps=1e-12)
     assert res["max_abs"] < 1e-6, f"β1 = β2: |Δ|/α = 1/(√(γ²+1) + ε/|m̂|) per element, got {res}"
@@ -112,7 +98,7 @@ def test_oscillation_plateaus_are_not_regrowths():
     assert o["regrowths"] == 1 and o["first_regrowth_index"] == 2, o
 
 
-def test_damped_gd_versus_oscillating_adam():
+def test_damped_gd_versus_oscillating_adam(adam_on_x_squared):
     gd_grad = 2.0 * 0.8 ** np.arange(200)  # GD on x² with α = 0.1: g_t = 2 (1 − 2α)^t
     gd = quadratic_oscillation(gd_grad)
     assert gd["monotone_nonincreasing"] and gd["regrowths"] == 0, gd
@@ -137,83 +123,75 @@ def test_oscillation_bad_inputs(grad, x, match):
         quadratic_oscillation(grad, x)
 
 
-# --- per-run numbers and the markdown table ---------------------------------------------------
+# --- panel (c): the fit to the curve ------------------------------------------------------
 
-def write_run(folder, model, optimizer, mean_abs_m, gamma, update, extras=None, test_accuracy=None,
-              eps=1e-12):
-    """A run record whose one tracked tensor has the given per-step statistics."""
-    T = len(update)
-    log = MetricsLog(["w"])
-    for t in range(T):
-        stats = SimpleNamespace(mean_abs_m=[mean_abs_m[t]], sigma=[gamma[t] * mean_abs_m[t]],
-                                gamma=[gamma[t]], update=[update[t]], neg_var_frac=[0.0])
-        log.append(t + 1, 1.0 / (t + 1), 0.01, stats,
-                   **{k: v[t] for k, v in (extras or {}).items()})
-    folder.mkdir(parents=True)
-    save_config(folder, dict(model=model, optimizer=optimizer, lr=0.01, beta1=0.99, beta2=0.99,
-                             eps=eps, momentum=0.0, batch_size=1 if model == "quadratic" else 16,
-                             steps=T, seed=0, label=f"{optimizer} | {model}"))
-    save_run_metrics(folder, log)
-    save_summary(folder, dict(final_loss=1.0 / T, test_loss=None, test_accuracy=test_accuracy,
-                              wall_seconds=1.0, steps=T))
-    return load_run(folder)
+def test_curve_fit_hand_values():
+    # curve(0) = 1, curve(√3) = 1/2: U = 1 is on it, U = 0.4 is off by |0.4 − 0.5|/0.4 = 25 %
+    fit = curve_fit([0.0, math.sqrt(3), np.nan, 1.0], [1.0, 0.4, 0.3, -1.0])
+    assert fit["n"] == 2, "NaN γ and U ≤ 0 are skipped"
+    assert fit["relative_residual"] == pytest.approx(0.125, abs=1e-12)
+    gamma = np.geomspace(0.1, 100, 50)
+    on = curve_fit(gamma, 1 / np.sqrt(gamma ** 2 + 1))
+    assert on["relative_residual"] == pytest.approx(0.0, abs=1e-15)
+    assert on["loglog_pearson"] == pytest.approx(1.0, abs=1e-12)
+    shifted = curve_fit(gamma, 3 / np.sqrt(gamma ** 2 + 1))
+    assert shifted["relative_residual"] == pytest.approx(2 / 3, abs=1e-12), "3× the curve is 2/3 off"
+    assert shifted["loglog_pearson"] == pytest.approx(1.0, abs=1e-12), "but moves with it"
+    assert math.isnan(curve_fit([np.nan], [1.0])["relative_residual"])
 
 
-@pytest.fixture
-def runs(tmp_path):
-    rng = np.random.default_rng(0)
-    m_abs = rng.uniform(0.01, 1.0, 300)
-    gamma = rng.uniform(0.0, 5.0, 300)
-    sgd = write_run(tmp_path / "sgd", "cnn", "sgd", m_abs, gamma, 30.0 * m_abs, test_accuracy=0.4)
-    adam_cnn = write_run(tmp_path / "adam", "cnn", "adam", m_abs, gamma,
-                         1 / np.sqrt(gamma ** 2 + 1) + 0.01, test_accuracy=0.6)
-    x, g, m_q, gamma_q, update_q = adam_on_x_squared()
-    quad = write_run(tmp_path / "quad", "quadratic", "adam", m_q, gamma_q, update_q,
-                     extras=dict(x=x, grad=g))
-    return sgd, adam_cnn, quad
+# --- late training: steady shrink or up and down -------------------------------------------------
+
+def test_late_update_trend_tells_a_steady_shrink_from_a_cycle():
+    t = np.arange(2000)
+    shrink = late_update_trend(np.exp(-t / 1000))  # second half: e^-1 → e^-2
+    assert shrink["steps"] == 1000 and shrink["window"] == 40
+    assert shrink["trend"] == pytest.approx(math.expm1(-999 / 1000), rel=1e-9), shrink
+    assert shrink["fluctuation"] == pytest.approx(0.0, abs=1e-9) and shrink["steadiness"] == 1.0
+    # 4 periods of a cosine symmetric about the second half's middle: no trend at all
+    cycle = late_update_trend(0.1 * np.exp(0.3 * np.cos(2 * np.pi * (t - 1499.5) / 250)))
+    assert abs(cycle["trend"]) < 1e-3, cycle
+    assert cycle["steadiness"] < 0.05, "up and down as much as it gets anywhere"
+    gain = math.sin(math.pi * 40 / 250) / (40 * math.sin(math.pi / 250))  # 40-step average
+    assert cycle["fluctuation"] == pytest.approx(gain * 0.3 / math.sqrt(2), rel=0.02), \
+        "RMS of the smoothed cosine of amplitude 0.3"
+    assert math.isnan(late_update_trend(np.ones(5))["trend"]), "too short"
+    with pytest.raises(ValueError, match=r"\(T,\)"):
+        late_update_trend(np.ones((4, 2)))
 
 
-def test_run_summary_numbers(runs):
-    sgd, adam_cnn, quad = run_summary_numbers(*runs)
-    assert sgd["pearson_update_vs_mean_abs_m"] == pytest.approx(1.0, abs=1e-12), \
-        "SGD's step α·b follows |m̂|"
-    assert abs(adam_cnn["spearman_update_vs_mean_abs_m"]) < 0.2, "Adam's does not (random here)"
-    assert adam_cnn["residual_aggregated"]["max_abs"] == pytest.approx(0.01, abs=1e-12)
-    assert adam_cnn["test_accuracy"] == 0.6 and adam_cnn["residual_per_element"] is None
-    assert quad["residual_per_element"]["max_abs"] < 1e-6, quad["residual_per_element"]
-    assert quad["oscillation"]["regrowths"] >= 1 and sgd["oscillation"] is None
-    assert quad["test_accuracy"] is None and quad["steps"] == 600 and quad["run"] == "quad"
+# --- the per-element identity on a recorded sample ------------------------------------------------
+
+def _sample_from(m_hat, v_hat, lr=0.01, eps=1e-8, param=0.5):
+    update = m_hat / (np.sqrt(v_hat) + eps)
+    return dict(m_hat=m_hat, v_hat=v_hat, update=update, param=np.full_like(m_hat, param),
+                lr=np.full(m_hat.shape[0], lr), eps=eps, dtype=np.float64)
 
 
-def test_summary_files_are_valid_json_and_markdown(runs, tmp_path):
-    json_path, md_path = write_summary(runs, tmp_path, stem="repro")
-    data = json.loads(json_path.read_text(encoding="utf-8"),
-                      parse_constant=lambda c: pytest.fail(f"invalid JSON constant {c}"))
-    assert [r["run"] for r in data["runs"]] == ["sgd", "adam", "quad"], data
-    text = md_path.read_text(encoding="utf-8")
-    assert text == to_markdown(run_summary_numbers(*runs)), "the .md is to_markdown's output"
-    lines = text.splitlines()
-    assert lines[0].startswith("| run | optimizer |") and lines[1].startswith("|---|"), lines[:2]
-    assert "sgd \\| cnn" in text, "a '|' inside a label must be escaped"
-    assert sum(line.startswith("| adam \\| quadratic") for line in lines) == 2, \
-        "the quadratic run appears in both tables"
-    assert "| — |" in text, "missing test loss prints as a dash"
+def test_sample_identity_passes_exact_steps_and_flags_clamped_ones():
+    rng = np.random.default_rng(3)
+    m_hat = rng.normal(size=(50, 8))
+    v_hat = m_hat ** 2 * (1 + rng.uniform(0, 10, size=(50, 8)))  # v̂ ≥ m̂²: β1 = β2-like
+    ok = sample_identity(**_sample_from(m_hat, v_hat))
+    assert ok["values"] == 400 and ok["violations"] == 0, ok
+    assert ok["max_tolerance_ratio"] <= 1.0 and ok["neg_var_share"] == 0.0, ok
+    assert ok["update_above_one_share"] == 0.0
+    v_hat[0, :2] = 0.25 * m_hat[0, :2] ** 2  # v̂ < m̂²: σ̂² clamped, the step is 2α
+    off = sample_identity(**_sample_from(m_hat, v_hat))
+    assert off["violations"] == 2 and off["neg_var_share"] == pytest.approx(2 / 400), off
+    assert off["update_above_one_share"] == pytest.approx(2 / 400)
+    assert off["max_relative_residual"] == pytest.approx(1.0, rel=1e-6), "|u| = 2 against 1"
 
 
-def test_run_summary_numbers_refuses_non_runs():
-    with pytest.raises(TypeError, match="argument 0 must be a Run"):
-        run_summary_numbers("runs/adam")
+def test_sample_identity_detects_a_one_percent_error_but_not_rounding():
+    rng = np.random.default_rng(4)
+    m_hat = rng.normal(size=(20, 5))
+    args = _sample_from(m_hat, 2 * m_hat ** 2)
+    args["update"] = args["update"] * (1 + 1e-14)
+    assert sample_identity(**args)["violations"] == 0, "float64 rounding passes"
+    args["update"] = args["update"] * 1.01
+    assert sample_identity(**args)["violations"] == 100, "a 1 % error does not"
+    with pytest.raises(ValueError, match=r"\(T, N\) of one shape"):
+        sample_identity(m_hat, m_hat[:, :2], m_hat, m_hat, np.ones(20), 0.0, np.float64)
 
 
-def test_warmup_leaves_out_the_first_records(tmp_path):
-    m_abs = np.linspace(1.0, 0.1, 100)
-    update = 30.0 * m_abs
-    update[:10] = 0.5  # momentum buffer still filling: b_t/m̂_t = (1−β1^t)/(1−β1) grows
-    run = write_run(tmp_path / "sgd", "cnn", "sgd", m_abs, np.ones(100), update)
-    (full,) = run_summary_numbers(run)
-    (late,) = run_summary_numbers(run, warmup=10)
-    assert full["pearson_update_vs_mean_abs_m"] < 0.99, full
-    assert late["pearson_update_vs_mean_abs_m"] == pytest.approx(1.0, abs=1e-12), late
-    assert late["warmup"] == 10 and "first 10 steps" in to_markdown([late])
-    with pytest.raises(ValueError, match="warmup must be a non-negative int"):
-        run_summary_numbers(run, warmup=-1)

@@ -14,6 +14,8 @@ from numpy_adam.cli import main
     (["train", "--out", "x", "--model", "quadratic", "--epochs", "1"], "epochs"),
     (["train", "--out", "x", "--nesterov"], "nesterov"),
     (["train", "--out", "x", "--no-such-option"], "unrecognized"),
+    (["train", "--out", "x", "--sample-per-tensor", "-1"], "sample_per_tensor"),
+    (["plot", "run", "--gamma", "median"], "invalid choice"),
     (["reproduce", "--quick", "--full"], "not allowed"),
     (["reproduce", "--seed", "-1"], "seed"),
     (["frobnicate"], "invalid choice"),
@@ -43,3 +45,13 @@ def test_missing_data_is_a_clear_error_with_status_1(tmp_path, capsys, monkeypat
     assert code == 1
     err = capsys.readouterr().err
     assert "cifar-10-batches-py" in err, err
+
+
+def test_plot_draws_either_aggregation(tmp_path, capsys):
+    run = tmp_path / "q"
+    assert main(["train", "--model", "quadratic", "--steps", "30", "--lr", "0.1",
+                 "--out", str(run), "--quiet"]) == 0
+    for gamma in ("layer", "element"):
+        out = tmp_path / f"{gamma}.png"
+        assert main(["plot", str(run), "--gamma", gamma, "--out", str(out)]) == 0
+        assert out.read_bytes().startswith(b"\x89PNG"), gamma

@@ -103,7 +103,7 @@ def test_nan_guard_stops_with_message_and_keeps_a_loadable_checkpoint(tmp_path):
 
 
 def test_summary_numbers_report_the_identity_for_adam_only(tmp_path):
-    from numpy_adam.analysis import run_numbers
+    from numpy_adam.summary import run_numbers
 
     adam = run_numbers(train(ADAM, tmp_path / "adam", quiet=True))
     gd = run_numbers(train(GD, tmp_path / "gd", quiet=True))

@@ -43,6 +43,26 @@ def test_short_run_learns_and_records_everything(cifar, tmp_path, optimizer, ext
     assert png.stat().st_size > 10_000, "the plot command must write a real PNG"
 
 
+@pytest.mark.parametrize("betas", [(0.99, 0.99), (0.9, 0.999)])
+def test_sampled_elements_satisfy_the_identity_on_real_data(cifar, tmp_path, betas):
+    """Every recorded element-step of a real CNN run steps by 1/(√(γ²+1) + ε/|m̂|) within the
+    rounding of θ, except (β1 ≠ β2 only) elements with v̂ < m̂²."""
+    from numpy_adam.summary import run_numbers
+
+    config = TrainConfig(model="cnn", optimizer="adam", batch_size=16, steps=40, beta1=betas[0],
+                         beta2=betas[1])
+    run = train(config, tmp_path / "adam", data=cifar, quiet=True)
+    assert run.metrics["sample_m_hat"].shape == (40, 4 * 32), "32 elements of each of 4 weights"
+    check = run_numbers(run)["sample_identity"]
+    assert check["values"] == 40 * 128, check
+    clamped = round(check["neg_var_share"] * check["values"])
+    if betas[0] == betas[1]:
+        assert clamped <= 128 and check["violations"] == 0, \
+            f"β1 = β2: every element on the identity (v̂ < m̂² only by rounding at t = 1): {check}"
+    else:
+        assert check["violations"] <= clamped, f"only clamped elements may leave it: {check}"
+
+
 def test_cnn_sigkill_then_resume_is_bitwise_identical(cifar, tmp_path):
     def cli(out, env=None, resume=False):
         args = [sys.executable, "-m", "numpy_adam", "train", "--model", "cnn", "--batch-size", "16",
