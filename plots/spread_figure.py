@@ -7,13 +7,15 @@ One row per batch size, three panels per row, drawn from run records only (never
 (b) update size |Δθ|/α vs mean |m̂|: SGD's step is α·b and, for heavy-ball momentum μ = β1,
     b_t = m_t/(1−β1) = m̂_t (1−β1^t)/(1−β1), so after the warm-up its dots lie on a line
     through the origin; Adam's do not;
-(c) update size vs relative spread γ = σ̂/|m̂|, with the dotted curve 1/√(γ²+1) — Adam's
-    per-element step for β1 = β2 (ε → 0).
+(c) update size vs relative spread, with the dotted curve 1/√(γ²+1) — Adam's per-element
+    step for β1 = β2 (ε → 0). By default the relative spread is the note's layer relative
+    spread γ̄ = mean σ̂ / mean |m̂| per tensor, averaged over tensors; ``gamma="element"``
+    plots the element mean of σ̂/|m̂| instead (see :mod:`numpy_adam.optim.stats` for why
+    the two differ, and ``plots.averaging_figure`` for the picture). The axis label names
+    the aggregation shown.
 
-Every value is the run record's tensor aggregate (per-step mean over each tracked tensor's
-elements, then over tensors: :func:`numpy_adam.records.aggregate`). Averaging moves points
-off the curve even where the identity is exact per element (Jensen); the figure says so in
-its footnote. Each run has its own marker and sequential colormap, dots coloured by step,
+Every other value is the run record's tensor aggregate (per-step mean over each tracked
+tensor's elements, then over tensors: :func:`numpy_adam.records.aggregate`). Each run has its own marker and sequential colormap, dots coloured by step,
 one colorbar per run: Adam circles in blues, SGD triangles in oranges. Each quantity has one
 scale across all rows (:func:`figure_scales`): logarithmic when its data span more than
 ``LOG_SPAN``, with a floor that keeps outliers and runaway decays from squeezing the rest
@@ -32,7 +34,8 @@ from matplotlib.colors import LinearSegmentedColormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from numpy_adam.records import Run, aggregate, load_run
+from numpy_adam.records import (GAMMA_AGGREGATIONS, GAMMA_LABELS, Run, aggregate, load_run,
+                                relative_spread)
 
 FORMATS = ("png", "pdf", "svg")
 LOG_SPAN = 30.0  # max/min ratio above which an axis goes logarithmic
@@ -46,10 +49,17 @@ STYLES = (("o", "Blues", "#1f5fa8"), ("^", "Oranges", "#c85a0a"),
           ("s", "Greens", "#23803a"), ("D", "Purples", "#5e3c99"))
 PREFERENCE = {"adam": (0, 2, 3, 1), "adamw": (2, 0, 3, 1), "sgd": (1, 3, 2, 0)}
 
-FOOTNOTE = ("Dots: per-step means over each tracked tensor's elements, then over tensors. "
-            "Dotted: 1/√(γ²+1), Adam's per-element step for β1 = β2 (ε → 0); averaged points "
-            "can leave it (Jensen). SGD's m̂, v̂, γ come from a passive probe with the Adam run's "
-            "(β1, β2).")
+FOOTNOTES = {
+    "layer": ("Dots: per-step means over each tracked tensor's elements, then over tensors; in "
+              "(c) each tensor's γ̄ = mean σ̂ / mean |m̂| (the note's aggregation). Dotted: "
+              "1/√(γ²+1), Adam's per-element step for β1 = β2 (ε → 0). SGD's m̂, v̂ come from a "
+              "passive probe with the Adam run's (β1, β2)."),
+    "element": ("Dots: per-step means over each tracked tensor's elements, then over tensors; in "
+                "(c) the element mean of γ = σ̂/|m̂|, which elements with |m̂| ≈ 0 dominate, so "
+                "dots leave the curve even where every element lies on it. Dotted: 1/√(γ²+1), "
+                "Adam's per-element step for β1 = β2 (ε → 0). SGD's m̂, v̂ come from a passive "
+                "probe with the Adam run's (β1, β2)."),
+}
 
 
 def short_name(run: Run) -> str:
@@ -124,12 +134,18 @@ class AxisScale:
             (ax.set_xscale if which == "x" else ax.set_yscale)("log")
 
 
-def figure_scales(rows: list[list[Run]]) -> dict[str, AxisScale]:
+def panel_series(run: Run, key: str, gamma: str = "layer") -> np.ndarray:
+    """The (T,) per-step series a panel plots: the relative spread under aggregation
+    ``gamma`` for key "gamma", else :func:`~numpy_adam.records.aggregate` of the key."""
+    return relative_spread(run, gamma) if key == "gamma" else aggregate(run, key)
+
+
+def figure_scales(rows: list[list[Run]], gamma: str = "layer") -> dict[str, AxisScale]:
     """One :class:`AxisScale` per plotted quantity, shared by all rows (rows compare)."""
     runs = [run for row in rows for run in row]
     scales = {"loss": AxisScale.of([r.metrics["loss"] for r in runs], robust=False)}
     for key in ("mean_abs_m", "gamma", "update"):
-        scales[key] = AxisScale.of([aggregate(r, key) for r in runs], robust=True)
+        scales[key] = AxisScale.of([panel_series(r, key, gamma) for r in runs], robust=True)
     return scales
 
 
@@ -162,9 +178,9 @@ def _draw_loss(ax, row: list[Run], styles, scale: AxisScale) -> None:
     ax.set_ylabel("training loss")
 
 
-def _scatter_panel(ax, row, styles, norms, x_key: str, scales: dict) -> list:
+def _scatter_panel(ax, row, styles, norms, x_key: str, scales: dict, gamma: str) -> list:
     x_scale, y_scale = scales[x_key], scales["update"]
-    xs = [aggregate(r, x_key) for r in row]
+    xs = [panel_series(r, x_key, gamma) for r in row]
     mappables = []
     for run, x, (marker, cmap, _), norm in zip(row, xs, styles, norms):
         y = aggregate(run, "update")
@@ -184,14 +200,14 @@ def _scatter_panel(ax, row, styles, norms, x_key: str, scales: dict) -> list:
             ax.plot(grid, 1.0 / np.sqrt(grid * grid + 1.0), ls=":", color="black", lw=1.5,
                     label="1/√(γ²+1)")
             ax.legend(loc="best", fontsize=7, frameon=False)
-        ax.set_xlabel("relative spread γ = σ̂/|m̂|")
+        ax.set_xlabel(GAMMA_LABELS[gamma], fontsize=8)
     else:
         ax.set_xlabel("mean |m̂|")
     ax.set_ylabel("update size |Δθ|/α")
     return mappables
 
 
-def _draw_row(subfig, row: list[Run], label: str, scales: dict) -> None:
+def _draw_row(subfig, row: list[Run], label: str, scales: dict, gamma: str) -> None:
     styles = _style_table(row)
     n = len(row)
     axes = subfig.subplots(1, 3 + n, gridspec_kw={"width_ratios": [1, 1, 1] + [0.05] * n})
@@ -199,8 +215,8 @@ def _draw_row(subfig, row: list[Run], label: str, scales: dict) -> None:
     norms = [Normalize(float(r.metrics["step"].min()), float(r.metrics["step"].max()))
              if r.metrics["step"].size else Normalize(0, 1) for r in row]
     _draw_loss(ax_loss, row, styles, scales["loss"])
-    _scatter_panel(ax_m, row, styles, norms, "mean_abs_m", scales)
-    mappables = _scatter_panel(ax_gamma, row, styles, norms, "gamma", scales)
+    _scatter_panel(ax_m, row, styles, norms, "mean_abs_m", scales, gamma)
+    mappables = _scatter_panel(ax_gamma, row, styles, norms, "gamma", scales, gamma)
     ax_loss.set_title("(a) loss", fontsize=9)
     ax_m.set_title("(b) update size vs mean |m̂|", fontsize=9)
     ax_gamma.set_title("(c) update size vs spread γ", fontsize=9)
@@ -225,11 +241,13 @@ def default_row_label(row: list[Run]) -> str:
 
 
 def build_spread_figure(rows: list[list[Run]], title: str, row_labels=None,
-                        footnote: bool = True) -> Figure:
+                        footnote: bool = True, gamma: str = "layer") -> Figure:
     """The figure as a matplotlib ``Figure`` (see :func:`draw_spread_figure`).
 
     Axes: per row 3 panels + one colorbar per run, so len(fig.axes) = Σ_rows (3 + runs).
     """
+    if gamma not in GAMMA_AGGREGATIONS:
+        raise ValueError(f"gamma must be one of {GAMMA_AGGREGATIONS}, got {gamma!r}")
     if not rows or not all(isinstance(row, (list, tuple)) and row for row in rows):
         raise ValueError("rows must be a non-empty list of non-empty lists of Run")
     for r, row in enumerate(rows):
@@ -244,12 +262,12 @@ def build_spread_figure(rows: list[list[Run]], title: str, row_labels=None,
     fig = Figure(figsize=(WIDTH_IN, ROW_HEIGHT_IN * len(rows) + 0.6), dpi=DPI,
                  layout="constrained")
     subfigs = fig.subfigures(len(rows), 1, squeeze=False)[:, 0]
-    scales = figure_scales(rows)
+    scales = figure_scales(rows, gamma)
     for subfig, row, label in zip(subfigs, rows, row_labels):
-        _draw_row(subfig, list(row), str(label), scales)
+        _draw_row(subfig, list(row), str(label), scales, gamma)
     fig.suptitle(title, fontsize=11)
     if footnote:
-        fig.supxlabel(FOOTNOTE, fontsize=7, wrap=True)
+        fig.supxlabel(FOOTNOTES[gamma], fontsize=7, wrap=True)
     return fig
 
 
@@ -269,7 +287,7 @@ def _output_paths(out_path, formats) -> list[Path]:
 
 
 def draw_spread_figure(rows: list[list[Run]], title: str, out_path, row_labels=None,
-                       formats=("png",)) -> list[Path]:
+                       formats=("png",), gamma: str = "layer") -> list[Path]:
     """Draw the spread figure from run records and save it.
 
     rows:       one list of runs per row (e.g. [[adam_b16, sgd_b16], [adam_b100, sgd_b100]]
@@ -279,13 +297,20 @@ def draw_spread_figure(rows: list[list[Run]], title: str, out_path, row_labels=N
                 folder (→ folder/spread_figure.<fmt>); the folder must exist
     row_labels: one label per row; default "batch B" from the first run's config
     formats:    any of "png", "pdf", "svg"
+    gamma:      aggregation of the relative spread in panel (c): "layer" (the note's γ̄)
+                or "element" (the element mean of σ̂/|m̂|)
     returns:    the written paths, in ``formats`` order
 
     Files are written in place by matplotlib (render to a temp name, then rename, so a
     crash never leaves half a PNG).
     """
     paths = _output_paths(out_path, formats)
-    fig = build_spread_figure(rows, title, row_labels)
+    return save_figure(build_spread_figure(rows, title, row_labels, gamma=gamma), paths)
+
+
+def save_figure(fig: Figure, paths: list[Path]) -> list[Path]:
+    """Save ``fig`` to every path (format from the suffix), each rendered to a temporary
+    name and renamed, so a crash never leaves half a file."""
     for path in paths:
         tmp = path.with_name(f".{path.name}.partial")
         try:
@@ -327,17 +352,18 @@ def describe_runs(runs: list[Run]) -> str:
     return f"{model}: " + " vs ".join(parts)
 
 
-def main(run_dirs, out, title=None, formats=("png",)) -> list[Path]:
+def main(run_dirs, out, title=None, formats=("png",), gamma="layer") -> list[Path]:
     """``numpy-adam plot RUN…``: load the runs, group rows by batch size, draw, save.
 
     run_dirs: run directories; out: output path (see :func:`draw_spread_figure`);
-    title: default :func:`describe_runs`; returns the written paths.
+    title: default :func:`describe_runs`; gamma: panel (c)'s aggregation;
+    returns the written paths.
     """
     runs = [load_run(d, require_summary=False) for d in run_dirs]
     if not runs:
         raise ValueError("plot: give at least one run directory")
     return draw_spread_figure(group_rows(runs), title or describe_runs(runs), out,
-                              formats=formats)
+                              formats=formats, gamma=gamma)
 
 
 if __name__ == "__main__":
@@ -348,6 +374,8 @@ if __name__ == "__main__":
     parser.add_argument("--out", default="spread_figure.png", help="output file or folder")
     parser.add_argument("--title", default=None)
     parser.add_argument("--pdf", action="store_true", help="also write a PDF")
+    parser.add_argument("--gamma", choices=GAMMA_AGGREGATIONS, default="layer")
     args = parser.parse_args()
-    written = main(args.runs, args.out, args.title, ("png", "pdf") if args.pdf else ("png",))
+    written = main(args.runs, args.out, args.title, ("png", "pdf") if args.pdf else ("png",),
+                   args.gamma)
     print("\n".join(str(p) for p in written))

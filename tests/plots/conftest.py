@@ -3,12 +3,16 @@
 ``simulate_noisy_quadratic`` runs Adam (or SGD with a passive probe) on a separable noisy
 quadratic: each tracked "tensor" is a block of parameters θ_i with curvature h_i and the
 mini-batch gradient g = h θ + ξ/√B, ξ ~ N(0, s²). The statistics are computed from the
-bias-corrected EMAs exactly as DESIGN §1 defines them, then written with the records API.
+bias-corrected EMAs as numpy_adam.optim.stats defines them (per-tensor means, and a sample of
+SAMPLE_K elements per tensor), then written with the records API.
 """
 import numpy as np
 import pytest
 
 from numpy_adam.records import MetricsLog, load_run, save_config, save_run_metrics, save_summary
+
+
+SAMPLE_K = 16
 
 
 class Stats:
@@ -36,9 +40,11 @@ def simulate_noisy_quadratic(run_dir, optimizer="adam", batch_size=16, steps=600
     v = [np.zeros(n) for n in sizes]
     buf = [None for _ in sizes]
     noise = 2.0 / np.sqrt(batch_size)
-    log = MetricsLog(names)
+    chosen = [np.sort(rng.choice(n, SAMPLE_K, replace=False)) for n in sizes]
+    log = MetricsLog(names, np.repeat(np.arange(len(sizes)), SAMPLE_K), np.concatenate(chosen),
+                     np.float64)
     for t in range(1, steps + 1):
-        rows = []
+        rows, sample = [], {"m_hat": [], "v_hat": [], "update": [], "param": []}
         loss = 0.0
         for i in range(len(sizes)):
             g = h[i] * theta[i] + noise * rng.normal(size=sizes[i])
@@ -53,10 +59,14 @@ def simulate_noisy_quadratic(run_dir, optimizer="adam", batch_size=16, steps=600
                 delta = -lr * buf[i]
             theta[i] = theta[i] + delta
             rows.append(_tensor_stats(m_hat, v_hat, delta, lr))
+            k = chosen[i]
+            for key, values in (("m_hat", m_hat), ("v_hat", v_hat), ("update", -delta / lr),
+                                ("param", theta[i])):
+                sample[key].append(values[k])
         cols = np.array(rows).T  # (5, L)
         stats = Stats(names=tuple(names), mean_abs_m=cols[0], sigma=cols[1], gamma=cols[2],
                       update=cols[3], neg_var_frac=cols[4])
-        log.append(t, loss, lr, stats)
+        log.append(t, loss, lr, stats, Stats(**{k: np.concatenate(v) for k, v in sample.items()}))
     label = (f"Adam β1={beta1}, β2={beta2}, batch {batch_size}" if optimizer == "adam"
              else f"SGD momentum {momentum}, batch {batch_size}")
     _write(run_dir, log, dict(model="cnn", optimizer=optimizer, lr=lr, beta1=beta1, beta2=beta2,

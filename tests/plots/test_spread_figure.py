@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 from matplotlib.collections import PathCollection
 
-from plots.spread_figure import (FOOTNOTE, build_spread_figure, describe_runs, draw_spread_figure,
-                                 group_rows, main)
+from numpy_adam.records import relative_spread
+from plots.spread_figure import (FOOTNOTES, build_spread_figure, describe_runs,
+                                 draw_spread_figure, group_rows, main)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -52,7 +53,7 @@ def test_quadratic_figure(quadratic_runs, tmp_path):
     assert len(fig.axes) == 3 + 2
     assert fig.subfigs[0].get_suptitle() == "f(x) = x², full batch"
     assert fig.subfigs[0].axes[4].get_ylabel() == "GD step", "SGD without momentum is GD"
-    assert fig.get_supxlabel() == FOOTNOTE
+    assert fig.get_supxlabel() == FOOTNOTES["layer"]
     (path,) = draw_spread_figure([row], "x²", tmp_path)
     assert path == tmp_path / "spread_figure.png" and path.read_bytes().startswith(PNG_MAGIC)
 
@@ -102,3 +103,20 @@ def test_log_axes_are_not_squeezed_by_gd_decay(quadratic_runs):
     adam_loss = quadratic_runs["adam"].metrics["loss"]
     assert bottom <= adam_loss[adam_loss > 0].min(), "Adam's whole loss curve stays visible"
     assert ax_gamma.get_yscale() == "log" and ax_gamma.get_xscale() == "log"
+
+
+@pytest.mark.parametrize("gamma, label", [("layer", "layer relative spread γ̄"),
+                                          ("element", "element mean of γ")])
+def test_panel_c_plots_the_chosen_aggregation_and_says_which(cnn_like_runs, gamma, label):
+    fig = build_spread_figure(cnn_rows(cnn_like_runs), "test", gamma=gamma)
+    ax_gamma = fig.subfigs[0].axes[2]
+    assert ax_gamma.get_xlabel().startswith(label), ax_gamma.get_xlabel()
+    assert fig.get_supxlabel() == FOOTNOTES[gamma]
+    adam_dots = [c for c in ax_gamma.collections if isinstance(c, PathCollection)][0]
+    x = adam_dots.get_offsets()[:, 0]
+    expected = relative_spread(cnn_like_runs[("adam", 16)], gamma)
+    np.testing.assert_allclose(np.sort(x), np.sort(expected[np.isin(expected, x)]))
+    assert x.size > 0.9 * expected.size, "nearly every step is drawn"
+    assert np.isin(x, expected).all(), f"panel (c) must plot the {gamma} aggregation"
+    with pytest.raises(ValueError, match="gamma must be one of"):
+        build_spread_figure(cnn_rows(cnn_like_runs), "test", gamma="median")
