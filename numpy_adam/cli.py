@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .config import MODELS, OPTIMIZERS, TrainConfig
+from .training.config import MODELS, OPTIMIZERS, TrainConfig
 
 
 def _add_train(sub) -> None:
@@ -65,7 +65,7 @@ def _config_from_args(args, parser) -> TrainConfig:
 
 
 def _run_train(args, parser) -> int:
-    from .engine import train
+    from .training.loop import train
 
     config = _config_from_args(args, parser)
     run = train(config, args.out, data_dir=args.data_dir, resume=args.resume, quiet=args.quiet)
@@ -90,7 +90,7 @@ def _add_reproduce(sub) -> None:
 
 
 def _run_reproduce(args, parser) -> int:
-    from .reproduce_run import run_reproduction
+    from .experiments.reproduce import run_reproduction
 
     if args.seed < 0:
         parser.error(f"--seed must be ≥ 0, got {args.seed}")
@@ -112,7 +112,7 @@ def _add_plot(sub) -> None:
 
 
 def _run_plot(args, parser) -> int:
-    from plots.spread_figure import main as plot_main
+    from numpy_adam.plots.spread_figure import main as plot_main
 
     plot_main(args.runs, args.out, args.title, formats=("png", "pdf") if args.pdf else ("png",),
               gamma=args.gamma)
@@ -128,7 +128,7 @@ def _add_gradcheck(sub) -> None:
 
 
 def _run_gradcheck(args, parser) -> int:
-    from .gradcheck_report import run_report
+    from .gradcheck.report import run_report
 
     return run_report(seed=args.seed)
 
@@ -144,7 +144,7 @@ def _add_bench(sub) -> None:
 
 
 def _run_bench(args, parser) -> int:
-    from .bench import main as bench_main
+    from .experiments.bench import main as bench_main
 
     return bench_main(json=args.json, quick=args.quick, data_dir=args.data_dir)
 
@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .engine import TrainingDiverged
+    from .training.loop import TrainingDiverged
 
     try:
         return args.run(args, parser)

@@ -7,7 +7,7 @@ One row per Adam run, drawn from its record's element sample and per-tensor stat
     1/√(γ²+1) they lie on, and the per-step dots of the two aggregations: the note's layer
     relative spread γ̄ = mean σ̂ / mean |m̂| (per tensor, then averaged over tensors) and the
     element mean of γ_i. The legend gives each aggregation's mean relative residual
-    |U − 1/√(γ²+1)|/U (:func:`numpy_adam.analysis.curve_fit`).
+    |U − 1/√(γ²+1)|/U (:func:`numpy_adam.experiments.analysis.curve_fit`).
 (b) where the element mean comes from: within each tracked tensor and step, the sampled
     elements are sorted by |m̂_i|, and the curves show the cumulative share of Σγ_i, Σσ̂_i and
     Σ|m̂_i| carried by the smallest-|m̂| fraction of them (averaged over steps and tensors).
@@ -25,7 +25,7 @@ import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from numpy_adam.analysis import curve_fit
+from numpy_adam.experiments.analysis import curve_fit
 from numpy_adam.optim.stats import element_spread
 from numpy_adam.records import Run, aggregate, relative_spread
 

@@ -34,7 +34,7 @@ def test_quadratic_train_from_the_cli(tmp_path, capsys):
 
 
 def test_missing_data_is_a_clear_error_with_status_1(tmp_path, capsys, monkeypatch):
-    from datasets import download
+    from numpy_adam.datasets import download
 
     def offline(url, dest, **kwargs):
         raise OSError("network unreachable (test)")

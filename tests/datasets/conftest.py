@@ -18,8 +18,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from datasets.formats import BATCH_FILES, CLASSES
-from datasets.locate import BINARY, LAYOUT_DIRS, PYTHON, find_layout
+from numpy_adam.datasets.formats import BATCH_FILES, CLASSES
+from numpy_adam.datasets.locate import BINARY, LAYOUT_DIRS, PYTHON, find_layout
 
 RECORDS = 4  # images per tiny batch file: train 5 x 4 = 20, test 4
 

@@ -6,10 +6,10 @@ import urllib.error
 import numpy as np
 import pytest
 
-from datasets import (ChecksumError, DatasetNotFoundError, UnsafeArchiveError, download,
+from numpy_adam.datasets import (ChecksumError, DatasetNotFoundError, UnsafeArchiveError, download,
                       load_cifar10)
-from datasets.formats import md5_file
-from datasets.locate import BINARY, LAYOUT_DIRS, PYTHON
+from numpy_adam.datasets.formats import md5_file
+from numpy_adam.datasets.locate import BINARY, LAYOUT_DIRS, PYTHON
 
 
 def _make_archive(fx, tmp_path, arrays, fmt=PYTHON):

@@ -5,9 +5,9 @@ import pickletools
 import numpy as np
 import pytest
 
-from datasets import CorruptDataError, DatasetNotFoundError, load_cifar10
-from datasets.formats import read_binary_batch, read_python_batch
-from datasets.locate import BINARY, LAYOUT_DIRS, PYTHON
+from numpy_adam.datasets import CorruptDataError, DatasetNotFoundError, load_cifar10
+from numpy_adam.datasets.formats import read_binary_batch, read_python_batch
+from numpy_adam.datasets.locate import BINARY, LAYOUT_DIRS, PYTHON
 
 
 def _globals_and_opcodes(data: bytes):
@@ -191,7 +191,7 @@ def test_bad_arguments(py_root, kwargs, error, message):
 
 def test_pickle_error_types_are_distinguishable():
     """Corruption errors are ValueErrors; refusals are pickle.UnpicklingErrors."""
-    from datasets import UnsafePickleError
+    from numpy_adam.datasets import UnsafePickleError
     assert issubclass(CorruptDataError, ValueError), CorruptDataError.__mro__
     assert issubclass(UnsafePickleError, pickle.UnpicklingError), UnsafePickleError.__mro__
     assert issubclass(DatasetNotFoundError, FileNotFoundError), DatasetNotFoundError.__mro__

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from datasets import load_cifar10
-from datasets.locate import (BINARY, ENV_VAR, LAYOUT_DIRS, PYTHON, data_root, default_cache_dir,
+from numpy_adam.datasets import load_cifar10
+from numpy_adam.datasets.locate import (BINARY, ENV_VAR, LAYOUT_DIRS, PYTHON, data_root, default_cache_dir,
                              find_layout)
 
 

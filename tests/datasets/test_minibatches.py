@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from datasets import MinibatchIterator, channel_stats
+from numpy_adam.datasets import MinibatchIterator, channel_stats
 
 N, B = 103, 10  # 10 full batches and one of 3
 

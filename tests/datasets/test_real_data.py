@@ -8,10 +8,10 @@ import warnings
 import numpy as np
 import pytest
 
-from datasets import ChecksumWarning, MinibatchIterator, channel_stats, load_cifar10
-from datasets.formats import BATCH_FILES, OFFICIAL_MD5, md5_file
-from datasets.locate import PYTHON, find_layout
-from datasets.safe_pickle import ALLOWED_GLOBALS
+from numpy_adam.datasets import ChecksumWarning, MinibatchIterator, channel_stats, load_cifar10
+from numpy_adam.datasets.formats import BATCH_FILES, OFFICIAL_MD5, md5_file
+from numpy_adam.datasets.locate import PYTHON, find_layout
+from numpy_adam.datasets.safe_pickle import ALLOWED_GLOBALS
 
 pytestmark = pytest.mark.slow
 

@@ -7,9 +7,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from datasets import UnsafePickleError, load_cifar10
-from datasets.locate import LAYOUT_DIRS, PYTHON
-from datasets.safe_pickle import ALLOWED_GLOBALS, RestrictedUnpickler, load_restricted
+from numpy_adam.datasets import UnsafePickleError, load_cifar10
+from numpy_adam.datasets.locate import LAYOUT_DIRS, PYTHON
+from numpy_adam.datasets.safe_pickle import ALLOWED_GLOBALS, RestrictedUnpickler, load_restricted
 
 
 class Payload:

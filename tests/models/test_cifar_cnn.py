@@ -3,9 +3,9 @@ and a PyTorch twin with copied weights (float64)."""
 import numpy as np
 import pytest
 
-from models.cifar_cnn import CifarCNN
+from numpy_adam.models.cifar_cnn import CifarCNN
 from numpy_adam.gradcheck import check_module
-from numpy_adam.gradcheck_report import NETWORK_FLOOR, NETWORK_H, TOL, ModelWithLoss
+from numpy_adam.gradcheck.report import NETWORK_FLOOR, NETWORK_H, TOL, ModelWithLoss
 from numpy_adam.nn.loss import SoftmaxCrossEntropy
 
 F64 = np.float64
@@ -58,7 +58,7 @@ def test_parameters_are_views_of_one_flat_buffer():
 @pytest.mark.parametrize("mode", ["train", "eval"])
 def test_whole_network_gradcheck_with_loss(mode):
     """conv→BN→ReLU→pool→conv→BN→ReLU→pool→fc→BN→ReLU→fc + loss, float64, tiny widths,
-    8×8 images (random normal inputs keep the pools tie-free). See numpy_adam.gradcheck_report
+    8×8 images (random normal inputs keep the pools tie-free). See numpy_adam.gradcheck.report
     for the floor and h of whole-network checks."""
     rng = np.random.default_rng(11)
     model = CifarCNN(channels=(2, 3), hidden=5, rng=rng, dtype=F64, image_size=8)
@@ -147,7 +147,7 @@ def test_backward_before_forward_raises():
 # ---------------------------------------------------------------------------- PyTorch twin
 
 def _torch_twin(torch, channels, kernel_size, hidden, num_classes=10):
-    from models.torch_twin import torch_cifar_cnn
+    from numpy_adam.models.torch_twin import torch_cifar_cnn
 
     return torch_cifar_cnn(torch, channels, kernel_size, hidden, num_classes).double()
 

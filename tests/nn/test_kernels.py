@@ -3,7 +3,7 @@ channel-major path, the fused BatchNorm+ReLU+MaxPool stage and CifarCNN(fused=Tr
 import numpy as np
 import pytest
 
-from models.cifar_cnn import CifarCNN
+from numpy_adam.models.cifar_cnn import CifarCNN
 from numpy_adam.nn.activation import ReLU
 from numpy_adam.nn.batchnorm import BatchNorm2d
 from numpy_adam.nn.conv import Conv2d

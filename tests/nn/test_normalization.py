@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from numpy_adam.gradcheck import check_module
-from numpy_adam.gradcheck_report import LAYER_FLOOR, TOL
+from numpy_adam.gradcheck.report import LAYER_FLOOR, TOL
 from numpy_adam.nn.batchnorm import BatchNorm1d, BatchNorm2d
 
 F64 = np.float64

@@ -4,7 +4,7 @@ import pytest
 from matplotlib.collections import PathCollection, QuadMesh
 
 from numpy_adam.records import relative_spread
-from plots.averaging_figure import (build_averaging_figure, cumulative_shares,
+from numpy_adam.plots.averaging_figure import (build_averaging_figure, cumulative_shares,
                                     draw_averaging_figure, sample_values)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -4,7 +4,7 @@ import pytest
 from matplotlib.collections import PathCollection
 
 from numpy_adam.records import relative_spread
-from plots.spread_figure import (FOOTNOTES, build_spread_figure, describe_runs,
+from numpy_adam.plots.spread_figure import (FOOTNOTES, build_spread_figure, describe_runs,
                                  draw_spread_figure, group_rows, main)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

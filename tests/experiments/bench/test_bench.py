@@ -1,0 +1,114 @@
+"""`numpy-adam bench` structure (never its timings): a reduced --quick --json run with torch,
+and one in a subprocess where torch cannot be imported (torch keys absent, not faked)."""
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+from numpy_adam.experiments.bench import BenchConfig, main, quick_config
+from numpy_adam.experiments.bench.report import format_report
+
+TINY = BenchConfig(batch_sizes=(4,), step_rounds=1, breakdown_rounds=1,
+                   optimizer_sizes=(1000,), optimizer_rounds=1, bandwidth_elements=10_000,
+                   train_steps=0, load_cifar=False)
+SECTIONS = {"system", "torch_available", "config", "cnn_step", "layer_breakdown", "conv_floor",
+            "bandwidth", "optimizer_core", "optimizer_compute_rate", "cifar10",
+            "bench_peak_rss_mb"}
+
+
+def _run_json(**kwargs) -> dict:
+    out = io.StringIO()
+    status = main(json=True, quick=True, config=TINY, file=out, **kwargs)
+    assert status == 0, f"bench returned {status}"
+    return json.loads(out.getvalue())
+
+
+def _check_common(report: dict) -> None:
+    assert SECTIONS <= set(report), f"missing sections: {SECTIONS - set(report)}"
+    system = report["system"]
+    for key in ("numpy", "numba", "numba_threading_layer", "numba_threads", "blas", "env"):
+        assert key in system, f"system lacks {key}: {sorted(system)}"
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_THREAD_TIMEOUT"):
+        assert name in system["env"], f"env report lacks {name}"
+    (row,) = report["cnn_step"]
+    assert row["batch"] == 4 and set(row["ms"]) >= {"numpy", "numpy_plain_layers"}, row
+    assert all(v > 0 for v in row["ms"].values()), row
+    stages = report["layer_breakdown"]["4"]
+    assert "conv1 forward" in stages and "adam step (stats)" in stages, sorted(stages)
+    (opt,) = report["optimizer_core"]
+    assert opt["n"] == 1000 and set(opt["ms"]) >= {"fused+stats", "fused+stats kernel", "fused",
+                                                     "numpy"}, opt
+    assert set(opt["pct_bandwidth"]) == set(opt["ms"]), opt
+    (floor,) = report["conv_floor"]
+    assert floor["batch"] == 4 and set(floor["ms"]) >= {"conv GEMMs", "conv GEMMs + im2col/col2im"}
+    rate = report["optimizer_compute_rate"]
+    assert set(rate["ns_per_element"]) == {"fused+stats kernel", "fused kernel"}, rate
+    assert rate["elements"] == [2 ** 15, 2 ** 16], rate
+    # a difference of two timings: its sign is not asserted (no timed assertions), only form
+    assert all(math.isfinite(v) for v in rate["ns_per_element"].values()), rate
+    assert set(rate["floor_ms"]) == set(rate["ns_per_element"]) and rate["n_large"] == 1000, rate
+    assert report["bandwidth"]["gb_per_s"] > 0, report["bandwidth"]
+    assert report["cifar10"]["load"] == {"skipped": "disabled"}, report["cifar10"]
+    assert "skipped" in report["cifar10"]["training_memory"], report["cifar10"]
+    text = format_report(report)
+    assert "CNN training step" in text and "Optimizer core" in text, text
+
+
+@pytest.mark.torch
+def test_bench_json_with_torch():
+    pytest.importorskip("torch")
+    report = _run_json()
+    _check_common(report)
+    assert report["torch_available"] is True and "torch" in report["system"], report["system"]
+    (row,) = report["cnn_step"]
+    assert "torch" in row["ms"] and set(row["ratio_vs_torch"]) == {"numpy", "numpy_plain_layers"}, row
+    (opt,) = report["optimizer_core"]
+    assert "torch" in opt["ms"] and opt["torch_adam"] in ("fused", "foreach"), opt
+    assert "torch" not in opt["speed_vs_torch"], opt["speed_vs_torch"]
+    (floor,) = report["conv_floor"]
+    assert "torch step" in floor["ms"] and set(floor["ratio_vs_torch_step"]) == {
+        "conv GEMMs", "conv GEMMs + im2col/col2im"}, floor
+    rate = report["optimizer_compute_rate"]
+    assert rate["torch_ms"] > 0 and set(rate["best_speed_vs_torch"]) == set(
+        rate["ns_per_element"]), rate
+
+
+def test_bench_json_without_torch_has_no_torch_columns():
+    """A subprocess where `import torch` fails, as on a CI machine without torch."""
+    script = (
+        "import sys, json, io\n"
+        "sys.modules['torch'] = None  # makes `import torch` raise ImportError\n"
+        "from numpy_adam.experiments.bench import main, BenchConfig\n"
+        f"config = BenchConfig(**{ {k: getattr(TINY, k) for k in TINY.__dataclass_fields__}!r})\n"
+        "main(json=True, quick=True, config=config)\n")
+    env = dict(os.environ)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert done.returncode == 0, f"bench without torch failed:\n{done.stderr[-2000:]}"
+    report = json.loads(done.stdout)
+    _check_common(report)
+    assert report["torch_available"] is False and "torch" not in report["system"], report["system"]
+    (row,) = report["cnn_step"]
+    assert "torch" not in row["ms"] and "ratio_vs_torch" not in row, row
+    (opt,) = report["optimizer_core"]
+    assert "torch" not in opt["ms"] and "speed_vs_torch" not in opt, opt
+    (floor,) = report["conv_floor"]
+    assert "torch step" not in floor["ms"] and "ratio_vs_torch_step" not in floor, floor
+    rate = report["optimizer_compute_rate"]
+    assert "torch_ms" not in rate and "best_speed_vs_torch" not in rate, rate
+    assert "torch: not installed" in format_report(report)
+
+
+def test_quick_config_is_smaller_and_bad_configs_raise():
+    quick, full = quick_config(), BenchConfig()
+    assert quick.step_rounds < full.step_rounds and quick.train_steps < full.train_steps, quick
+    for kwargs, match in [({"step_rounds": 0}, "step_rounds"), ({"batch_sizes": ()}, "batch_sizes"),
+                          ({"batch_sizes": (1,)}, "batch sizes"),
+                          ({"train_steps": -1}, "train_steps"),
+                          ({"optimizer_sizes": (10, 0)}, "optimizer_sizes")]:
+        with pytest.raises(ValueError, match=match):
+            BenchConfig(**kwargs)

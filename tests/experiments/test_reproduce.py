@@ -1,0 +1,59 @@
+"""The reproduction plan, and one end-to-end reproduction with tiny runs on real data (slow)."""
+import dataclasses
+import json
+import os
+
+import pytest
+
+from numpy_adam.experiments import plan as plan_module
+from numpy_adam.experiments import reproduce
+from numpy_adam.experiments.plan import plan
+
+
+def test_plan_holds_the_notes_experiments():
+    runs = plan("quick")
+    cnn = [e for e in runs if e.config.model == "cnn"]
+    assert {(e.figure, e.config.batch_size, e.config.optimizer) for e in cnn} == {
+        (f, b, o) for f in ("figure1", "figure2") for b in (16, 100) for o in ("adam", "sgd")}
+    for e in cnn:
+        c = e.config
+        if e.figure == "figure1":
+            assert (c.beta1, c.beta2) == (0.99, 0.99), e.name
+            assert c.optimizer == "adam" or c.momentum == 0.99, e.name
+        else:
+            assert (c.beta1, c.beta2) == (0.9, 0.999), e.name
+            assert c.optimizer == "adam" or c.momentum == 0.9, e.name
+        if c.optimizer == "sgd":  # effective heavy-ball step α/(1-μ) = 0.1 in both figures
+            assert c.lr / (1 - c.momentum) == pytest.approx(0.1), e.name
+    quad = {e.config.optimizer: e.config for e in runs if e.figure == "figure3"}
+    assert quad["adam"].beta1 == quad["adam"].beta2 == 0.99 and quad["sgd"].momentum == 0
+    assert len({e.name for e in runs}) == len(runs), "run directories must be distinct"
+    assert all(e.config.epochs for e in plan("full") if e.config.model == "cnn")
+    with pytest.raises(ValueError, match="mode"):
+        plan("medium")
+
+
+@pytest.mark.slow
+def test_tiny_reproduction_writes_figures_and_summary(tmp_path, monkeypatch):
+    data = os.environ.get("NUMPY_ADAM_DATA")
+    if not data or not os.path.isdir(os.path.join(data, "cifar-10-batches-py")):
+        pytest.skip("real CIFAR-10 needed: set NUMPY_ADAM_DATA")
+    # every run, 12 steps each (each CNN run ends with a full test-set evaluation)
+    tiny = lambda mode, seed: [dataclasses.replace(e, config=dataclasses.replace(e.config, steps=12))
+                               for e in plan(mode, seed)]
+    monkeypatch.setattr(plan_module, "SUMMARY_WARMUP", 2)
+    monkeypatch.setattr(reproduce, "plan", tiny)
+    monkeypatch.setattr(reproduce, "SUMMARY_WARMUP", 2)
+    result = reproduce.run_reproduction("quick", tmp_path, data_dir=data, quiet=True)
+    assert [p.name for p in result["figures"]] == [f"figure{i}.png" for i in range(1, 5)]
+    assert all(p.stat().st_size > 20_000 for p in result["figures"]), "figures must be real PNGs"
+    numbers = json.loads((tmp_path / "summary.json").read_text())["runs"]
+    assert len(numbers) == 10 and all(n["steps"] == 12 for n in numbers)
+    adam = [n for n in numbers if n["optimizer"] == "adam" and n["model"] == "cnn"]
+    assert all(n["sample_identity"]["values"] == 10 * 128 for n in adam), "12 steps − 2 warm-up"
+    text = (tmp_path / "summary.md").read_text()
+    assert "Pearson" in text and "element mean of γ" in text and "off the identity" in text
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/metrics.npz")}
+    reproduce.run_reproduction("quick", tmp_path, data_dir=data, quiet=True)
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps, \
+        "finished runs are reused, not retrained"

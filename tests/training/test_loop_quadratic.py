@@ -1,0 +1,112 @@
+"""The training engine on f(x) = x²: the note's Figure 3 claims, resume after SIGKILL, NaN guard."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from numpy_adam.training.checkpoint import load_checkpoint
+from numpy_adam.training.config import TrainConfig
+from numpy_adam.training.loop import KILL_AT_STEP_ENV, TrainingDiverged, train
+from numpy_adam.records import load_run
+
+ADAM = TrainConfig(model="quadratic", optimizer="adam", lr=0.01, beta1=0.99, beta2=0.99, eps=1e-12,
+                   steps=1500, checkpoint_every=100)
+GD = TrainConfig(model="quadratic", optimizer="sgd", lr=0.1, beta1=0.99, beta2=0.99, steps=300)
+
+
+def test_adam_step_is_one_over_sqrt_gamma_squared_plus_one_per_element(tmp_path):
+    run = train(ADAM, tmp_path / "adam", quiet=True)
+    gamma, update = run.metrics["gamma"][:, 0], run.metrics["update"][:, 0]
+    mean_abs_m = run.metrics["mean_abs_m"][:, 0]
+    # exact form with ε: |Δ|/α = 1/(√(γ²+1) + ε/|m̂|); with ε = 1e-12 the ε term is below 1e-6 here
+    predicted = 1.0 / (np.sqrt(gamma ** 2 + 1.0) + ADAM.eps / mean_abs_m)
+    np.testing.assert_allclose(update, predicted, rtol=0, atol=1e-12,
+                               err_msg="per-element identity with the ε term")
+    np.testing.assert_allclose(update, 1.0 / np.sqrt(gamma ** 2 + 1.0), rtol=0, atol=1e-6,
+                               err_msg="|Δθ|/α = 1/√(γ²+1) to 1e-6 at every step")
+    assert np.all(run.metrics["neg_var_frac"] == 0), "β1 = β2 never gives v̂ < m̂²"
+
+
+def test_gd_gradient_decays_monotonically_and_adam_grows_back(tmp_path):
+    gd = train(GD, tmp_path / "gd", quiet=True)
+    adam = train(ADAM, tmp_path / "adam", quiet=True)
+    gd_abs = np.abs(gd.metrics["grad"])
+    assert np.all(np.diff(gd_abs) < 0), "GD's |gradient| must decrease at every step"
+    assert gd_abs[-1] < 1e-6, f"GD's final |gradient| {gd_abs[-1]:.3g} must be < 1e-6"
+    adam_abs = np.abs(adam.metrics["grad"])
+    first_min = int(np.argmax(np.diff(adam_abs) > 0))  # first step after which |g| grows
+    assert first_min > 0 and adam_abs[first_min + 1] > adam_abs[first_min], \
+        "Adam's |gradient| must grow back after a minimum"
+    signs = np.sign(adam.metrics["grad"])
+    assert np.count_nonzero(signs[1:] != signs[:-1]) >= 5, "Adam's gradient changes sign repeatedly"
+    assert adam_abs[-1] > 1e3 * gd_abs[-1], "Adam has not settled where GD has"
+
+
+def test_sgd_probe_records_statistics(tmp_path):
+    run = train(GD, tmp_path / "gd", quiet=True)
+    for key in ("mean_abs_m", "sigma", "gamma", "update"):
+        assert np.all(np.isfinite(run.metrics[key][1:])), f"SGD probe statistic {key} not finite"
+    # GD's step is α·g, so |Δθ|/α = |g|
+    np.testing.assert_allclose(run.metrics["update"][:, 0], np.abs(run.metrics["grad"]), rtol=1e-12)
+
+
+def _train_cli(out, extra_env=None, resume=False):
+    args = [sys.executable, "-m", "numpy_adam", "train", "--model", "quadratic", "--optimizer",
+            "adam", "--lr", "0.01", "--beta1", "0.99", "--beta2", "0.99", "--steps", "400",
+            "--checkpoint-every", "64", "--out", str(out), "--quiet"]
+    env = {**os.environ, **(extra_env or {})}
+    return subprocess.run(args + (["--resume"] if resume else []), env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_sigkill_then_resume_is_bitwise_identical(tmp_path):
+    killed = _train_cli(tmp_path / "killed", {KILL_AT_STEP_ENV: "150"})
+    assert killed.returncode == -9, f"expected SIGKILL, got {killed.returncode}: {killed.stderr}"
+    assert load_checkpoint(tmp_path / "killed" / "checkpoint.npz")["step"] == 128
+    resumed = _train_cli(tmp_path / "killed", resume=True)
+    assert resumed.returncode == 0, resumed.stderr
+    whole = _train_cli(tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr
+    a, b = load_run(tmp_path / "killed"), load_run(tmp_path / "whole")
+    assert a.metrics.keys() == b.metrics.keys()
+    for key in a.metrics:
+        np.testing.assert_array_equal(a.metrics[key], b.metrics[key], err_msg=key)
+    pa = load_checkpoint(tmp_path / "killed" / "checkpoint.npz")
+    pb = load_checkpoint(tmp_path / "whole" / "checkpoint.npz")
+    np.testing.assert_array_equal(pa["model"]["x"], pb["model"]["x"])
+
+
+def test_run_directory_is_not_overwritten_without_resume(tmp_path):
+    train(GD, tmp_path / "run", quiet=True)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(GD, tmp_path / "run", quiet=True)
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    train(GD, tmp_path / "run", quiet=True)
+    with pytest.raises(ValueError, match="lr"):
+        train(TrainConfig(**{**GD.to_json(), "lr": 0.2, "x0": (1.0,), "channels": (16, 32)}),
+              tmp_path / "run", resume=True, quiet=True)
+
+
+def test_nan_guard_stops_with_message_and_keeps_a_loadable_checkpoint(tmp_path):
+    absurd = TrainConfig(model="quadratic", optimizer="sgd", lr=1e200, steps=50, checkpoint_every=1)
+    with pytest.raises(TrainingDiverged, match=r"diverged at step \d+.*checkpoint"):
+        train(absurd, tmp_path / "nan", quiet=True)
+    saved = load_checkpoint(tmp_path / "nan" / "checkpoint.npz")
+    assert np.all(np.isfinite(saved["model"]["x"])), "the kept checkpoint holds finite parameters"
+    run = load_run(tmp_path / "nan")
+    assert run.summary["status"] == "diverged" and "step" in run.summary["message"]
+    assert np.all(np.isfinite(run.metrics["loss"])), "only good steps are recorded"
+
+
+def test_summary_numbers_report_the_identity_for_adam_only(tmp_path):
+    from numpy_adam.experiments.summary import run_numbers
+
+    adam = run_numbers(train(ADAM, tmp_path / "adam", quiet=True))
+    gd = run_numbers(train(GD, tmp_path / "gd", quiet=True))
+    assert adam["residual_per_element"]["max_abs"] < 1e-12, adam["residual_per_element"]
+    assert gd["residual_per_element"] is None, "the identity is Adam's; SGD has no such residual"
+    assert adam["oscillation"]["grows_back_after_min"] and not gd["oscillation"]["grows_back_after_min"]

@@ -1,0 +1,87 @@
+"""The CNN on real CIFAR-10 (slow): a short run of each optimizer, records, plot, resume."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from numpy_adam.training.config import TrainConfig
+from numpy_adam.training.loop import KILL_AT_STEP_ENV, train
+from numpy_adam.records import STAT_KEYS, load_run
+from numpy_adam.training.tasks import CifarData
+
+pytestmark = pytest.mark.slow
+DATA = os.environ.get("NUMPY_ADAM_DATA")
+
+
+@pytest.fixture(scope="module")
+def cifar():
+    if not DATA or not os.path.isdir(os.path.join(DATA, "cifar-10-batches-py")):
+        pytest.skip("real CIFAR-10 needed: set NUMPY_ADAM_DATA to a folder holding cifar-10-batches-py")
+    return CifarData.load(DATA)
+
+
+@pytest.mark.parametrize("optimizer, extra", [("adam", {}), ("sgd", {"momentum": 0.9, "lr": 1e-2})])
+def test_short_run_learns_and_records_everything(cifar, tmp_path, optimizer, extra):
+    config = TrainConfig(model="cnn", optimizer=optimizer, batch_size=16, steps=60, beta1=0.9,
+                         beta2=0.999, **extra)
+    run = train(config, tmp_path / optimizer, data=cifar, quiet=True)
+    loss = run.metrics["loss"]
+    assert loss[-20:].mean() < loss[:20].mean() - 0.1, f"loss did not decrease: {loss[:20].mean():.3f} " \
+                                                       f"→ {loss[-20:].mean():.3f}"
+    names = run.tensor_names
+    assert names == ("conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight"), names
+    for key in STAT_KEYS:
+        assert run.metrics[key].shape == (60, 4), (key, run.metrics[key].shape)
+        assert np.all(np.isfinite(run.metrics[key])), f"{key} has non-finite entries"
+    assert 0.0 <= run.summary["test_accuracy"] <= 1.0 and np.isfinite(run.summary["test_loss"])
+
+    from numpy_adam.plots.spread_figure import main as plot_main
+
+    (png,) = plot_main([run.path], tmp_path / f"{optimizer}.png")
+    assert png.stat().st_size > 10_000, "the plot command must write a real PNG"
+
+
+@pytest.mark.parametrize("betas", [(0.99, 0.99), (0.9, 0.999)])
+def test_sampled_elements_satisfy_the_identity_on_real_data(cifar, tmp_path, betas):
+    """Every recorded element-step of a real CNN run steps by 1/(√(γ²+1) + ε/|m̂|) within the
+    rounding of θ, except (β1 ≠ β2 only) elements with v̂ < m̂²."""
+    from numpy_adam.experiments.summary import run_numbers
+
+    config = TrainConfig(model="cnn", optimizer="adam", batch_size=16, steps=40, beta1=betas[0],
+                         beta2=betas[1])
+    run = train(config, tmp_path / "adam", data=cifar, quiet=True)
+    assert run.metrics["sample_m_hat"].shape == (40, 4 * 32), "32 elements of each of 4 weights"
+    check = run_numbers(run)["sample_identity"]
+    assert check["values"] == 40 * 128, check
+    clamped = round(check["neg_var_share"] * check["values"])
+    if betas[0] == betas[1]:
+        assert clamped <= 128 and check["violations"] == 0, \
+            f"β1 = β2: every element on the identity (v̂ < m̂² only by rounding at t = 1): {check}"
+    else:
+        assert check["violations"] <= clamped, f"only clamped elements may leave it: {check}"
+
+
+def test_cnn_sigkill_then_resume_is_bitwise_identical(cifar, tmp_path):
+    def cli(out, env=None, resume=False):
+        args = [sys.executable, "-m", "numpy_adam", "train", "--model", "cnn", "--batch-size", "16",
+                "--steps", "30", "--eval-every", "20", "--checkpoint-every", "10", "--out", str(out),
+                "--data-dir", DATA, "--quiet"] + (["--resume"] if resume else [])
+        return subprocess.run(args, env={**os.environ, **(env or {})}, capture_output=True, text=True,
+                              timeout=600)
+
+    killed = cli(tmp_path / "killed", {KILL_AT_STEP_ENV: "17"})
+    assert killed.returncode == -9, killed.stderr
+    assert cli(tmp_path / "killed", resume=True).returncode == 0
+    assert cli(tmp_path / "whole").returncode == 0
+    a, b = load_run(tmp_path / "killed"), load_run(tmp_path / "whole")
+    for key in b.metrics:
+        np.testing.assert_array_equal(a.metrics[key], b.metrics[key], err_msg=key)
+    assert a.summary["evaluations"] == b.summary["evaluations"]
+    from numpy_adam.training.checkpoint import load_checkpoint
+
+    pa = load_checkpoint(tmp_path / "killed" / "checkpoint.npz")["model"]
+    pb = load_checkpoint(tmp_path / "whole" / "checkpoint.npz")["model"]
+    for key in pb:
+        np.testing.assert_array_equal(pa[key], pb[key], err_msg=key)
