@@ -142,7 +142,7 @@ def train(config: TrainConfig, out_dir, *, data: CifarData | None = None, data_d
     bar = tqdm(total=steps, initial=start, disable=quiet, desc=config.label or config.optimizer,
                unit="step", dynamic_ncols=True, leave=False)
     for t in range(start + 1, steps + 1):
-        loss, _ = task.train_step()
+        loss = task.train_step()
         failure = None if math.isfinite(loss) else f"loss is {loss}"
         if failure is None:
             try:

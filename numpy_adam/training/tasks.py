@@ -1,8 +1,9 @@
 """What one training step computes, per model: the CIFAR-10 CNN and the quadratic.
 
 A task owns the model, its data stream and its loss. ``train_step()`` runs one forward and
-one backward (gradients land in the model's flat gradient buffer) and returns the loss and
-any per-step extras to record; the optimizer step is the engine's business.
+one backward (gradients land in the model's flat gradient buffer) and returns the loss; the
+optimizer step is the loop's business, and ``after_step()`` then gives any per-step extras
+to record.
 """
 from __future__ import annotations
 
@@ -51,11 +52,11 @@ class QuadraticTask:
         self.model = Quadratic(x0=np.array(config.x0, dtype=np.float64))
         self._grad = None
 
-    def train_step(self) -> tuple[float, dict]:
+    def train_step(self) -> float:
         loss = self.model.forward()
         self.model.backward()
         self._grad = self.model.x.grad.copy()
-        return loss, {}
+        return loss
 
     def after_step(self) -> dict:
         """Per-step extras once the optimizer has moved x: x_t and g_t (the gradient it used)."""
@@ -89,13 +90,13 @@ class CifarTask:
                                          mean=data.mean, std=data.std)
         self.steps_per_epoch = self.batches.steps_per_epoch
 
-    def train_step(self) -> tuple[float, dict]:
+    def train_step(self) -> float:
         x, y = self.batches.next_batch()  # (B, 3, 32, 32) float32, (B,) int64
         self.model.train()
         loss = self.criterion.forward(self.model.forward(x), y)
         if np.isfinite(loss):
             self.model.backward(self.criterion.backward())
-        return loss, {}
+        return loss
 
     def after_step(self) -> dict:
         return {}
