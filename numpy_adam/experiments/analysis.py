@@ -18,7 +18,6 @@ Adam's dots near it, the element mean of σ̂/|m̂| does not. :func:`curve_fit` 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 

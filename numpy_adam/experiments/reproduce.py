@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from .summary import write_summary
-from ..training.loop import CHECKPOINT, train
+from ..training.loop import CHECKPOINT, config_differences, train
 from ..records import load_run
 from .plan import (AVERAGING_FIGURE, AVERAGING_RUNS, AVERAGING_TITLE, FIGURE_TITLES,
                         SUMMARY_WARMUP, Experiment, plan)
@@ -24,8 +24,7 @@ def _existing(run_dir: Path, experiment: Experiment) -> str:
     summary, config = run_dir / "summary.json", run_dir / "config.json"
     if not config.exists():
         return "new"
-    saved = json.loads(config.read_text())
-    if any(saved.get(k) != v for k, v in json.loads(json.dumps(experiment.config.to_json())).items()):
+    if config_differences(json.loads(config.read_text()), experiment.config):
         raise FileExistsError(f"{run_dir} holds a run with other settings; choose another --out "
                               "or remove it")
     if summary.exists() and json.loads(summary.read_text()).get("status") == "finished":

@@ -18,7 +18,8 @@ class MetricsLog:
     sample_dtype: the dtype the sample's per-step values are stored in
 
     ``append(step, loss, lr, stats, sample=None, **extras)`` once per step; ``as_arrays()``
-    gives the ``metrics.npz`` dict; ``truncate(n)`` and ``from_arrays(d)`` serve ``--resume``.
+    gives the ``metrics.npz`` dict; ``from_arrays(d)`` rebuilds a log from a checkpoint's copy of
+    that dict, so ``--resume`` continues it.
     """
 
     def __init__(self, tensor_names, sample_slot=None, sample_element=None,
@@ -46,10 +47,6 @@ class MetricsLog:
 
     def __len__(self) -> int:
         return len(self._steps)
-
-    @property
-    def extra_keys(self) -> tuple[str, ...]:
-        return tuple(self._extras)
 
     def append(self, step, loss, lr, stats=None, sample=None, **extras) -> None:
         """Record one optimizer step.
@@ -170,19 +167,6 @@ class MetricsLog:
             rows = self._extras[k]
             out[k] = np.stack(rows) if T else np.empty((0, *shape), dtype)  # (T, *shape)
         return out
-
-    def truncate(self, n_steps: int) -> None:
-        """Keep only the first ``n_steps`` records (resume from a checkpoint after them)."""
-        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
-            raise ValueError(f"MetricsLog.truncate: n_steps must be a non-negative int, got "
-                             f"{n_steps!r}")
-        if n_steps > len(self):
-            raise ValueError(f"MetricsLog.truncate: the log holds {len(self)} steps, cannot keep "
-                             f"{n_steps} (metrics older than the checkpoint?)")
-        n = int(n_steps)
-        del self._steps[n:], self._loss[n:], self._lr[n:]
-        for rows in (*self._stats.values(), *self._samples.values(), *self._extras.values()):
-            del rows[n:]
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray], source: str = "arrays") -> "MetricsLog":

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
-import signal
 import time
 from pathlib import Path
 
@@ -29,16 +27,13 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import __version__
-from ..records.atomic import atomic_write_json
+from ..optim import SGD, Adam, AdamW, NonFiniteGradientError
+from ..records import MetricsLog, Run, load_run, save_config, save_run_metrics, save_summary
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from ..optim import SGD, Adam, AdamW, NonFiniteGradientError
-from ..records import MetricsLog, Run, load_run, save_run_metrics
 from .tasks import CifarData, CifarTask, QuadraticTask
 
 CHECKPOINT = "checkpoint.npz"
-# Test hook: the process SIGKILLs itself after this step, to prove --resume (tests only).
-KILL_AT_STEP_ENV = "NUMPY_ADAM_KILL_AT_STEP"
 
 
 class TrainingDiverged(FloatingPointError):
@@ -87,10 +82,15 @@ def _versions() -> dict:
             "python": platform.python_version()}
 
 
+def config_differences(saved: dict, config: TrainConfig) -> dict:
+    """{setting: (saved value, given value)} for every setting of ``config`` that a run's saved
+    ``config.json`` holds differently (compared in JSON form, so tuples equal lists)."""
+    given = json.loads(json.dumps(config.to_json()))
+    return {k: (saved.get(k), v) for k, v in given.items() if saved.get(k) != v}
+
+
 def _check_resumable(out: Path, config: TrainConfig) -> None:
-    saved = json.loads((out / "config.json").read_text())
-    differs = {k: (saved.get(k), v) for k, v in json.loads(json.dumps(config.to_json())).items()
-               if saved.get(k) != v}
+    differs = config_differences(json.loads((out / "config.json").read_text()), config)
     if differs:
         raise ValueError(f"cannot resume {out}: settings differ from the saved run "
                          f"(saved, given): {differs}")
@@ -132,12 +132,10 @@ def train(config: TrainConfig, out_dir, *, data: CifarData | None = None, data_d
         log = MetricsLog.from_arrays(saved["metrics"])
         evaluations, start, wall_before = saved["evaluations"], saved["step"], saved["wall_seconds"]
     else:
-        atomic_write_json(out / "config.json", {**config.to_json(), "versions": _versions(),
-                                                "tracked_tensors": names, "steps_total": steps,
-                                                "steps_per_epoch": task.steps_per_epoch})
+        save_config(out, {**config.to_json(), "versions": _versions(), "tracked_tensors": names,
+                          "steps_total": steps, "steps_per_epoch": task.steps_per_epoch})
         save_checkpoint(checkpoint_path, state(0, 0.0))
 
-    kill_at = int(os.environ.get(KILL_AT_STEP_ENV, "0") or 0)
     began = time.perf_counter()
     bar = tqdm(total=steps, initial=start, disable=quiet, desc=config.label or config.optimizer,
                unit="step", dynamic_ncols=True, leave=False)
@@ -167,8 +165,6 @@ def train(config: TrainConfig, out_dir, *, data: CifarData | None = None, data_d
         bar.update(1)
         if t % 50 == 0:
             bar.set_postfix(loss=f"{loss:.4f}")
-        if t == kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
     bar.close()
     _write_outcome(out, log, evaluations, wall_before + time.perf_counter() - began, status="finished")
     return load_run(out)
@@ -192,4 +188,4 @@ def _write_outcome(out: Path, log: MetricsLog, evaluations: list, wall: float, *
                "final_loss": float(arrays["loss"][-1]) if len(arrays["loss"]) else None,
                "test_loss": last_eval.get("test_loss"), "test_accuracy": last_eval.get("test_accuracy"),
                "wall_seconds": wall, "evaluations": evaluations}
-    atomic_write_json(out / "summary.json", summary)
+    save_summary(out, summary)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from numpy_adam.training.config import TrainConfig
-from numpy_adam.training.loop import KILL_AT_STEP_ENV, train
+from numpy_adam.training.loop import train
 from numpy_adam.records import STAT_KEYS, load_run
 from numpy_adam.training.tasks import CifarData
 
@@ -63,18 +63,21 @@ def test_sampled_elements_satisfy_the_identity_on_real_data(cifar, tmp_path, bet
         assert check["violations"] <= clamped, f"only clamped elements may leave it: {check}"
 
 
-def test_cnn_sigkill_then_resume_is_bitwise_identical(cifar, tmp_path):
-    def cli(out, env=None, resume=False):
-        args = [sys.executable, "-m", "numpy_adam", "train", "--model", "cnn", "--batch-size", "16",
-                "--steps", "30", "--eval-every", "20", "--checkpoint-every", "10", "--out", str(out),
-                "--data-dir", DATA, "--quiet"] + (["--resume"] if resume else [])
-        return subprocess.run(args, env={**os.environ, **(env or {})}, capture_output=True, text=True,
-                              timeout=600)
+def test_cnn_sigkill_then_resume_is_bitwise_identical(cifar, tmp_path, train_killed_after):
+    args = ["--model", "cnn", "--batch-size", "16", "--steps", "60", "--eval-every", "40",
+            "--checkpoint-every", "10", "--data-dir", DATA]
 
-    killed = cli(tmp_path / "killed", {KILL_AT_STEP_ENV: "17"})
-    assert killed.returncode == -9, killed.stderr
-    assert cli(tmp_path / "killed", resume=True).returncode == 0
-    assert cli(tmp_path / "whole").returncode == 0
+    def cli(out, resume=False):
+        command = [sys.executable, "-m", "numpy_adam", "train", *args, "--out", str(out),
+                   "--quiet"] + (["--resume"] if resume else [])
+        return subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+    saved = train_killed_after(tmp_path / "killed", args, step=10)
+    assert saved in (10, 20, 30, 40, 50), saved
+    resumed = cli(tmp_path / "killed", resume=True)
+    assert resumed.returncode == 0, resumed.stderr
+    whole = cli(tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr
     a, b = load_run(tmp_path / "killed"), load_run(tmp_path / "whole")
     for key in b.metrics:
         np.testing.assert_array_equal(a.metrics[key], b.metrics[key], err_msg=key)

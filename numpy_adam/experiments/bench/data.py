@@ -14,7 +14,6 @@ import sys
 import tempfile
 import time
 
-from .system import peak_rss_mb
 
 
 def _data_dir(data_dir):
