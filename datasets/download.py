@@ -201,16 +201,19 @@ def download_cifar10(root, fmt: str = PYTHON, *, url: str | None = None, md5: st
     target = root / LAYOUT_DIRS[fmt]
     if target.exists():
         raise FileExistsError(f"{target} already exists; delete it to download again")
+    created = [p for p in (root, *root.parents) if not p.exists()]  # deepest first
     try:
         root.mkdir(parents=True, exist_ok=True)
         remove_stale_leftovers(root)
         fd, part = tempfile.mkstemp(prefix=f".{archive.filename}.", suffix=".part", dir=root)
     except OSError as e:
+        _remove_empty(created)
         raise DatasetNotFoundError(
             f"CIFAR-10 is not under {root} and it cannot be downloaded there ({e}).\n"
             + where_to_put_files(root)) from e
     part = Path(part)
     extract_dir = None
+    done = False
     try:
         with os.fdopen(fd, "wb") as f:
             try:
@@ -237,8 +240,20 @@ def download_cifar10(root, fmt: str = PYTHON, *, url: str | None = None, md5: st
         except OSError:
             if not target.is_dir():  # else a concurrent download finished first: use its folder
                 raise
+        done = True
     finally:
         part.unlink(missing_ok=True)
         if extract_dir is not None:
             shutil.rmtree(extract_dir, ignore_errors=True)
+        if not done:
+            _remove_empty(created)  # a failed download leaves no data folder behind
     return Layout(fmt, target)
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed download created (deepest first), if nothing else is in them."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (or already gone): keep it
+            return

@@ -60,8 +60,9 @@ OFFICIAL_MD5 = {
     BINARY: {},
 }
 
-_REMEDY = ("The file is damaged or not from the official CIFAR-10 release: delete its folder "
-           "and download again (load_cifar10(..., download=True)), or copy an intact file.")
+_REMEDY = ("The file is damaged or not from the official CIFAR-10 release: copy an intact "
+           "file there, or delete its folder and run again, which downloads the data set anew "
+           "(when online).")
 
 
 def _damaged(path: Path, what: str) -> CorruptDataError:
@@ -208,7 +209,7 @@ def read_split(layout: Layout, split: str, *, records_per_batch: int = RECORDS_P
         raise DatasetNotFoundError(
             f"{layout.folder}: missing {split} batch file(s) {missing} of the {layout.fmt} "
             f"version (expected {list(names)}). Copy the missing file(s) there, or delete "
-            f"{layout.folder} and download the dataset again (load_cifar10(..., download=True)).")
+            f"{layout.folder} and run again, which downloads the data set anew (when online).")
     n = len(paths) * records_per_batch
     images = np.empty((n, *IMAGE_SHAPE), dtype=np.uint8)  # (N, 3, 32, 32), filled per file
     labels = np.empty(n, dtype=np.int64)

@@ -99,6 +99,6 @@ def where_to_put_files(root: Path) -> str:
             f"from cifar-10-python.tar.gz)\n"
             f"  {binary}/data_batch_1.bin ... data_batch_5.bin, test_batch.bin   "
             f"(binary version, from cifar-10-binary.tar.gz)\n"
-            f"or point the data directory elsewhere: load_cifar10(root=...), the CLI option "
-            f"--data-dir DIR, or the environment variable {ENV_VAR}=DIR "
-            f"(DIR is the folder that contains {LAYOUT_DIRS[PYTHON]}/ or {LAYOUT_DIRS[BINARY]}/).")
+            f"or point the data directory elsewhere: the option --data-dir DIR or the "
+            f"environment variable {ENV_VAR}=DIR (in Python, load_cifar10(root=DIR)), where DIR "
+            f"is the folder that contains {LAYOUT_DIRS[PYTHON]}/ or {LAYOUT_DIRS[BINARY]}/.")

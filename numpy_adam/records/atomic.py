@@ -3,7 +3,9 @@
 Every writer follows the same recipe:
 
 1. create a temporary file in the *same folder* as the target (so the final rename never
-   crosses a filesystem), named ``.<target name>.<random>.tmp``;
+   crosses a filesystem), named ``.<target name>.<random>.tmp``, with the permissions a
+   plain ``open()`` would give (0666 minus the umask; ``mkstemp`` alone gives 0600, which
+   would hide a run's files from other users);
 2. write, ``flush``, ``os.fsync`` (the bytes are on disk before the rename);
 3. ``os.replace(tmp, target)`` — atomic on POSIX and Windows;
 4. best-effort ``fsync`` of the folder so the rename itself survives a power cut.
@@ -46,6 +48,13 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _umask() -> int:
+    """The process's umask (read by setting and restoring it: there is no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _write_atomically(path, write) -> Path:
     """Run ``write(fileobj)`` into a temp file beside ``path``, then rename it onto ``path``."""
     path = Path(path)
@@ -55,6 +64,7 @@ def _write_atomically(path, write) -> Path:
     fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
             write(f)
             f.flush()
             os.fsync(f.fileno())

@@ -77,7 +77,26 @@ def test_offline_error_says_where_to_put_files(tmp_path, monkeypatch):
                    f"{root}/cifar-10-batches-bin/data_batch_1.bin",
                    "NUMPY_ADAM_DATA", "--data-dir", "offline", "cs.toronto.edu"):
         assert needle in message, f"{needle!r} missing from: {message}"
-    assert _listing(root) == [], f"a failed download left {_listing(root)}"
+    assert not root.exists(), "a failed download must not leave the data folder it created"
+
+
+def test_a_failed_download_keeps_a_folder_that_existed_and_removes_only_what_it_created(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(download, "fetch", lambda url, dest, **kw: (_ for _ in ()).throw(
+        urllib.error.URLError("offline (test)")))
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(DatasetNotFoundError):
+        load_cifar10(tmp_path / "mine" / "a" / "b", "train", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+    assert list((tmp_path / "mine").iterdir()) == [], "a/ and b/ were created by it and removed"
+
+
+def test_data_errors_name_the_cli_option_and_the_variable_not_a_python_call(tmp_path):
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_cifar10(tmp_path / "nothing", "train", download=False)
+    message = str(info.value)
+    assert "--data-dir DIR" in message and "NUMPY_ADAM_DATA=DIR" in message, message
+    assert "load_cifar10(..., download=True)" not in message
 
 
 def test_download_false_gives_the_same_guidance(tmp_path):
@@ -193,8 +212,7 @@ def test_unsafe_archive_refused_nothing_written(tmp_path, case):
     pattern = r"cifar-10-python\.tar\.gz from file://.*/bad\.tar\.gz: member .*" + message
     with pytest.raises(UnsafeArchiveError, match=pattern):
         download.download_cifar10(root, url=archive.as_uri(), md5=md5_file(archive), progress=False)
-    assert _listing(root) == [], f"{case}: extraction left {_listing(root)}"
-    assert _listing(tmp_path / "root") == ["data"], f"{case}: wrote {_listing(tmp_path / 'root')}"
+    assert not (tmp_path / "root").exists(), f"{case}: the refused download left its folders"
     assert _listing(outside) == ["victim"], f"{case}: wrote outside: {_listing(outside)}"
     assert (outside / "victim").read_bytes() == b"precious", f"{case}: overwrote a file outside"
     assert not (tmp_path / "evil").exists(), f"{case}: wrote {tmp_path / 'evil'}"

@@ -77,7 +77,7 @@ def test_truncated_python_batch(py_root):
     path = py_root / LAYOUT_DIRS[PYTHON] / "data_batch_3"
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(CorruptDataError, match=r"data_batch_3.*truncated or corrupt.*download again"):
+    with pytest.raises(CorruptDataError, match=r"data_batch_3.*truncated or corrupt.*downloads the data set anew"):
         load_cifar10(py_root, "train", download=False, records_per_batch=4)
 
 

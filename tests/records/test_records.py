@@ -389,3 +389,12 @@ def test_relative_spread_layer_is_a_ratio_of_means_element_is_the_recorded_mean(
     np.testing.assert_allclose(relative_spread(metrics, "element"), [15.0, 40.0])
     with pytest.raises(ValueError, match="aggregation must be one of"):
         relative_spread(metrics, "median")
+
+
+def test_atomic_writes_respect_the_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        path = atomic_write_bytes(tmp_path / "summary.md", b"x")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o640, oct(path.stat().st_mode)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from numpy_adam.training.config import TrainConfig
-from numpy_adam.training.loop import make_task, train
+from numpy_adam.training.build import make_task
+from numpy_adam.training.loop import train
 from numpy_adam.training.tasks import CifarData
 
 pytestmark = [pytest.mark.slow, pytest.mark.torch]

@@ -1,0 +1,62 @@
+"""What a run is built from: its seeds, its task (model, data, loss) and its optimizer."""
+from __future__ import annotations
+
+import math
+import platform
+
+import numpy as np
+
+from .. import __version__
+from ..optim import SGD, Adam, AdamW
+from .config import TrainConfig
+from .tasks import CifarData, CifarTask, QuadraticTask
+
+
+def run_seeds(config: TrainConfig) -> list[np.random.SeedSequence]:
+    """Independent seeds for initialisation, data order and the element sample, from the seed."""
+    return np.random.SeedSequence(config.seed).spawn(3)
+
+
+def make_optimizer(config: TrainConfig, named_params):
+    """The optimizer a config names. SGD gets a passive spread probe with (beta1, beta2)."""
+    betas = (config.beta1, config.beta2)
+    sampling = dict(sample_size=config.sample_per_tensor, sample_seed=run_seeds(config)[2])
+    if config.optimizer == "adam":
+        return Adam(named_params, lr=config.lr, betas=betas, eps=config.eps,
+                    weight_decay=config.weight_decay, **sampling)
+    if config.optimizer == "adamw":
+        return AdamW(named_params, lr=config.lr, betas=betas, eps=config.eps,
+                     weight_decay=config.weight_decay, **sampling)
+    return SGD(named_params, lr=config.lr, momentum=config.momentum, dampening=config.dampening,
+               weight_decay=config.weight_decay, nesterov=config.nesterov, probe_betas=betas,
+               **sampling)
+
+
+def make_task(config: TrainConfig, data: CifarData | None = None, data_dir=None):
+    """The task a config names; the CNN's data is loaded (unless given) and the batch size
+    checked against it before anything is built."""
+    init_seed, data_seed, _ = run_seeds(config)
+    if config.model == "quadratic":
+        return QuadraticTask(config)
+    if data is None:
+        data = CifarData.load(data_dir)
+    n_train = data.train_labels.shape[0]
+    if config.batch_size > n_train:
+        raise ValueError(f"TrainConfig: batch_size must be at most the {n_train} training images, "
+                         f"got {config.batch_size}")
+    return CifarTask(config, data, np.random.default_rng(init_seed), np.random.default_rng(data_seed))
+
+
+def total_steps(config: TrainConfig, steps_per_epoch: int | None) -> int:
+    """``steps``, or ``epochs`` × steps per epoch rounded up (at least 1)."""
+    if config.steps is not None:
+        return config.steps
+    return max(1, math.ceil(config.epochs * steps_per_epoch))
+
+
+def versions() -> dict:
+    """The library versions a run records in its config.json."""
+    import numba
+
+    return {"numpy_adam": __version__, "numpy": np.__version__, "numba": numba.__version__,
+            "python": platform.python_version()}
