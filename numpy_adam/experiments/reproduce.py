@@ -36,8 +36,13 @@ def run_reproduction(mode: str, out, *, data_dir=None, seed: int = 0, formats=("
                      quiet: bool = False) -> dict:
     """Train every run of ``plan(mode, seed)`` into ``out`` and write figure1-4 and summary.{md,json}.
 
-    Returns {"figures": [paths], "summary": (json path, md path), "seconds": wall time}.
+    Without CIFAR-10 (not found, and no download possible) the CNN runs are skipped and
+    everything that needs no data is still drawn (Figure 3 and its summary rows).
+
+    Returns {"figures": [paths], "summary": (json path, md path), "seconds": wall time,
+    "skipped": {"runs": [names], "figures": [names], "reason": str} or None}.
     """
+    from numpy_adam.datasets.errors import DatasetNotFoundError
     from numpy_adam.plots.averaging_figure import draw_averaging_figure
     from numpy_adam.plots.spread_figure import draw_spread_figure
 
@@ -45,35 +50,51 @@ def run_reproduction(mode: str, out, *, data_dir=None, seed: int = 0, formats=("
     out.mkdir(parents=True, exist_ok=True)
     experiments = plan(mode, seed)
     began = time.perf_counter()
-    data = None
+    data, no_data = None, None
     runs = {}
     for i, experiment in enumerate(experiments, 1):
         run_dir = out / experiment.name
         state = _existing(run_dir, experiment)
+        if state != "finished" and experiment.config.model == "cnn" and data is None \
+                and no_data is None:
+            try:
+                data = CifarData.load(data_dir)
+            except DatasetNotFoundError as error:
+                no_data = error
+        if state != "finished" and experiment.config.model == "cnn" and no_data is not None:
+            state = "skipped: no CIFAR-10"
         if not quiet:
             print(f"[{i}/{len(experiments)}] {experiment.name}: {experiment.config.label} ({state})",
                   flush=True)
         if state == "finished":
             runs[experiment.name] = load_run(run_dir)
-            continue
-        if experiment.config.model == "cnn" and data is None:
-            data = CifarData.load(data_dir)
-        runs[experiment.name] = train(experiment.config, run_dir, data=data,
-                                      resume=state == "partial", quiet=quiet)
+        elif not state.startswith("skipped"):
+            runs[experiment.name] = train(experiment.config, run_dir, data=data,
+                                          resume=state == "partial", quiet=quiet)
 
-    figures = []
+    figures, missing = [], []
     for figure, title in FIGURE_TITLES.items():
         members = [e for e in experiments if e.figure == figure]
+        if not all(e.name in runs for e in members):
+            missing.append(figure)
+            continue
         n_rows = max(e.row for e in members) + 1
         rows = [[runs[e.name] for e in members if e.row == r] for r in range(n_rows)]
         figures += draw_spread_figure(rows, title, out / f"{figure}.png", formats=formats)
-    figures += draw_averaging_figure([runs[name] for name in AVERAGING_RUNS], AVERAGING_TITLE,
-                                     out / f"{AVERAGING_FIGURE}.png", warmup=SUMMARY_WARMUP,
-                                     formats=formats)
-    summary = write_summary([runs[e.name] for e in experiments], out, stem="summary",
-                            warmup=SUMMARY_WARMUP)
+    if all(name in runs for name in AVERAGING_RUNS):
+        figures += draw_averaging_figure([runs[name] for name in AVERAGING_RUNS],
+                                         AVERAGING_TITLE, out / f"{AVERAGING_FIGURE}.png",
+                                         warmup=SUMMARY_WARMUP, formats=formats)
+    else:
+        missing.append(AVERAGING_FIGURE)
+    summary = write_summary([runs[e.name] for e in experiments if e.name in runs], out,
+                            stem="summary", warmup=SUMMARY_WARMUP)
     seconds = time.perf_counter() - began
+    skipped = None
+    if no_data is not None:
+        skipped = {"runs": [e.name for e in experiments if e.name not in runs],
+                   "figures": missing, "reason": str(no_data)}
     if not quiet:
         print(f"figures: {', '.join(str(p) for p in figures)}\nsummary: {summary[1]}\n"
               f"done in {seconds:.0f} s")
-    return {"figures": figures, "summary": summary, "seconds": seconds}
+    return {"figures": figures, "summary": summary, "seconds": seconds, "skipped": skipped}

@@ -57,10 +57,12 @@ from .files import Run, load_metrics, load_run, save_config, save_run_metrics, s
 from .log import MetricsLog
 from .schema import (CONFIG_FILE, GAMMA_AGGREGATIONS, GAMMA_LABELS, METRICS_FILE,
                      REQUIRED_CONFIG_KEYS, REQUIRED_METRIC_KEYS, REQUIRED_SUMMARY_KEYS,
-                     SAMPLE_KEYS, SAMPLE_LAYOUT_KEYS, STAT_KEYS, SUMMARY_FILE, check_metrics)
+                     SAMPLE_KEYS, SAMPLE_LAYOUT_KEYS, STAT_KEYS, SUMMARY_FILE, RecordError,
+                     check_metrics)
 
 __all__ = ["MetricsLog", "Run", "load_run", "load_metrics", "save_config", "save_run_metrics",
-           "save_summary", "aggregate", "relative_spread", "check_metrics", "STAT_KEYS",
+           "save_summary", "aggregate", "relative_spread", "check_metrics", "RecordError",
+           "STAT_KEYS",
            "SAMPLE_KEYS", "SAMPLE_LAYOUT_KEYS", "GAMMA_AGGREGATIONS", "GAMMA_LABELS",
            "REQUIRED_METRIC_KEYS", "REQUIRED_CONFIG_KEYS", "REQUIRED_SUMMARY_KEYS",
            "CONFIG_FILE", "METRICS_FILE", "SUMMARY_FILE"]

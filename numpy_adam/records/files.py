@@ -12,7 +12,7 @@ import numpy as np
 from .atomic import atomic_save_npz, atomic_write_json
 from .log import MetricsLog
 from .schema import (CONFIG_FILE, METRICS_FILE, REQUIRED_CONFIG_KEYS, REQUIRED_SUMMARY_KEYS,
-                     SUMMARY_FILE, check_metrics)
+                     SUMMARY_FILE, RecordError, check_metrics)
 
 
 def save_run_metrics(run_dir, log) -> Path:
@@ -81,12 +81,12 @@ def _read_json(path: Path, required: tuple[str, ...]) -> dict:
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
+        raise RecordError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(obj, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(obj).__name__}")
+        raise RecordError(f"{path}: expected a JSON object, got {type(obj).__name__}")
     missing = [k for k in required if k not in obj]
     if missing:
-        raise ValueError(f"{path}: missing keys {missing}")
+        raise RecordError(f"{path}: missing keys {missing}")
     return obj
 
 
@@ -99,7 +99,7 @@ def load_metrics(path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
-        raise ValueError(f"{path}: not a readable .npz file ({e})") from None
+        raise RecordError(f"{path}: not a readable .npz file ({e})") from None
     check_metrics(arrays, str(path))
     return arrays
 
@@ -119,7 +119,7 @@ def load_run(path, require_summary: bool = True) -> Run:
     config = _read_json(path / CONFIG_FILE, ())
     missing = [k for k in REQUIRED_CONFIG_KEYS if k not in config]
     if missing:
-        raise ValueError(f"{path / CONFIG_FILE}: missing keys {missing}")
+        raise RecordError(f"{path / CONFIG_FILE}: missing keys {missing}")
     metrics = load_metrics(path / METRICS_FILE)
     if require_summary or (path / SUMMARY_FILE).exists():
         summary = _read_json(path / SUMMARY_FILE, REQUIRED_SUMMARY_KEYS)

@@ -9,6 +9,7 @@ import numpy as np
 from .. import __version__
 from ..optim import SGD, Adam, AdamW
 from .config import TrainConfig
+from .errors import SettingsError
 from .tasks import CifarData, CifarTask, QuadraticTask
 
 
@@ -42,7 +43,7 @@ def make_task(config: TrainConfig, data: CifarData | None = None, data_dir=None)
         data = CifarData.load(data_dir)
     n_train = data.train_labels.shape[0]
     if config.batch_size > n_train:
-        raise ValueError(f"TrainConfig: batch_size must be at most the {n_train} training images, "
+        raise SettingsError(f"TrainConfig: batch_size must be at most the {n_train} training images, "
                          f"got {config.batch_size}")
     return CifarTask(config, data, np.random.default_rng(init_seed), np.random.default_rng(data_seed))
 

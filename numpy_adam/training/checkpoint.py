@@ -17,6 +17,7 @@ import zipfile
 import numpy as np
 
 from ..records.atomic import atomic_write_bytes
+from .errors import CheckpointError
 
 _META = "__meta__"
 _SEP = "/"
@@ -71,6 +72,6 @@ def load_checkpoint(path) -> dict:
             meta = json.loads(str(npz[_META]))
             arrays = {k: npz[k] for k in npz.files if k != _META}
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as error:
-        raise ValueError(f"checkpoint {path} is damaged or not a numpy-adam checkpoint ({error}); "
+        raise CheckpointError(f"checkpoint {path} is damaged or not a numpy-adam checkpoint ({error}); "
                          "delete it to start over") from error
     return _join(meta, arrays)

@@ -5,16 +5,12 @@ optimizer state array or the evaluation loss is NaN or ±Inf. Checking only the 
 runs whose batchnorm running variance overflows while the training loss stays finite; their
 checkpoint would then hold ``running_var = inf`` and evaluate at chance. The loop checks the
 model's parameters and buffers after every step (cheap: one pass over each) and the optimizer's
-state before every checkpoint, so a non-finite state is never written over a good checkpoint.
+state before every checkpoint, so a non-finite state is never written over a good checkpoint;
+what it finds first goes into :class:`~numpy_adam.training.errors.TrainingDiverged`.
 """
 from __future__ import annotations
 
 import numpy as np
-
-
-class TrainingDiverged(FloatingPointError):
-    """A value of the run became NaN/Inf; the message names the step, what went non-finite
-    first and the last good checkpoint."""
 
 
 def first_nonfinite_model_value(model) -> str | None:

@@ -20,11 +20,9 @@ try:
 except ImportError:  # not POSIX: no locking
     fcntl = None
 
+from .errors import RunLocked
+
 LOCK_FILE = ".lock"
-
-
-class RunLocked(RuntimeError):
-    """Another live process holds the run folder's lock."""
 
 
 class RunLock:

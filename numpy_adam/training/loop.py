@@ -40,8 +40,8 @@ from ..records import CONFIG_FILE, MetricsLog, Run, load_run, save_config, save_
 from .build import make_optimizer, make_task, total_steps, versions
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .divergence import (TrainingDiverged, first_nonfinite_model_value,
-                         first_nonfinite_optimizer_state)
+from .divergence import first_nonfinite_model_value, first_nonfinite_optimizer_state
+from .errors import ResumeMismatch, SettingsError, TrainingDiverged
 from .lock import RunLock
 from .memory import check_memory
 from .run_folder import (CHECKPOINT, check_out_dir, discard_new_run, holds_run,
@@ -78,7 +78,7 @@ def _check_resumable(out: Path, config: TrainConfig, extend: bool) -> None:
         differs = {k: v for k, v in differs.items() if k not in LENGTH_SETTINGS}
     if differs:
         listed = ", ".join(f"{k}: saved {a!r}, given {b!r}" for k, (a, b) in differs.items())
-        raise ValueError(f"cannot resume {out}: the given settings differ from the saved run "
+        raise ResumeMismatch(f"cannot resume {out}: the given settings differ from the saved run "
                          f"({listed}); leave them out to use the saved ones")
 
 
@@ -93,7 +93,7 @@ def train(config: TrainConfig | None, out_dir, *, data: CifarData | None = None,
     """
     out = check_out_dir(out_dir)
     if extend and not resume:
-        raise ValueError("extend=True only makes sense with resume=True (a longer run of a "
+        raise SettingsError("extend=True only makes sense with resume=True (a longer run of a "
                          "saved one)")
     if resume and config is None:
         config = saved_config(out)

@@ -9,6 +9,8 @@ compares with measured peak memory), enough to refuse a batch that cannot fit.
 """
 from __future__ import annotations
 
+from .errors import InsufficientMemory
+
 
 BASE_BYTES = 200 * 2 ** 20          # interpreter, NumPy, Numba, BLAS, the model and optimizer
 CIFAR_BYTES = 60000 * 3 * 32 * 32   # both splits as uint8
@@ -51,7 +53,7 @@ def check_memory(model: str, batch_size: int, channels=(16, 32), kernel_size: in
     need = training_bytes(model, batch_size, channels, kernel_size)
     have = available_bytes() if available is None else available
     if have is not None and need > have:
-        raise MemoryError(f"batch size {batch_size} needs about {need / 2**30:.1f} GiB, but only "
+        raise InsufficientMemory(f"batch size {batch_size} needs about {need / 2**30:.1f} GiB, but only "
                           f"{have / 2**30:.1f} GiB of memory is available; choose a smaller "
                           "--batch-size")
     return need

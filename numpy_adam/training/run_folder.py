@@ -12,14 +12,11 @@ import shutil
 from pathlib import Path
 
 from ..records import CONFIG_FILE, METRICS_FILE, SUMMARY_FILE
+from .errors import BadRunFolder
 from .lock import LOCK_FILE
 
 CHECKPOINT = "checkpoint.npz"
 RUN_FILES = (CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, CHECKPOINT, LOCK_FILE)
-
-
-class BadRunFolder(ValueError):
-    """``--out`` cannot be a run folder (empty, a file, or below a file)."""
 
 
 def check_out_dir(out) -> Path:

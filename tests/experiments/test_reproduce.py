@@ -57,3 +57,26 @@ def test_tiny_reproduction_writes_figures_and_summary(tmp_path, monkeypatch):
     reproduce.run_reproduction("quick", tmp_path, data_dir=data, quiet=True)
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps, \
         "finished runs are reused, not retrained"
+
+
+def test_without_data_the_reproduction_draws_what_needs_none_and_names_the_rest(tmp_path,
+                                                                                monkeypatch):
+    from numpy_adam.datasets import download
+
+    def offline(url, dest, **kwargs):
+        raise OSError("network unreachable (test)")
+
+    monkeypatch.setattr(download, "fetch", offline)  # never touch the network in tests
+    tiny = lambda mode, seed: [dataclasses.replace(e, config=dataclasses.replace(e.config, steps=30))
+                               for e in plan(mode, seed)]
+    monkeypatch.setattr(reproduce, "plan", tiny)
+    result = reproduce.run_reproduction("quick", tmp_path / "out", data_dir=tmp_path / "no-data",
+                                        quiet=True)
+    assert [p.name for p in result["figures"]] == ["figure3.png"]
+    skipped = result["skipped"]
+    assert skipped["figures"] == ["figure1", "figure2", "figure4"], skipped
+    assert len(skipped["runs"]) == 8 and all("-b" in name for name in skipped["runs"]), skipped
+    assert "--data-dir" in skipped["reason"] and "NUMPY_ADAM_DATA" in skipped["reason"]
+    numbers = json.loads((tmp_path / "out" / "summary.json").read_text())["runs"]
+    assert [n["run"] for n in numbers] == ["figure3-adam", "figure3-gd"]
+    assert not (tmp_path / "no-data").exists(), "no data folder is created by a failed download"
