@@ -97,10 +97,8 @@ def check_module(module: Module, x: np.ndarray, rng: np.random.Generator, h: flo
     saved_buffers = {name: np.array(value, copy=True) for name, value in module.named_buffers()}
 
     def restore_buffers():
-        for module_name, sub in module.named_modules():
-            for bname in sub._buffers:
-                key = f"{module_name}.{bname}" if module_name else bname
-                getattr(sub, bname)[...] = saved_buffers[key]
+        for name, value in module.named_buffers():  # the buffers themselves: restore in place
+            value[...] = saved_buffers[name]
 
     y = module.forward(x)
     upstream = rng.standard_normal(y.shape)
@@ -133,3 +131,17 @@ def check_loss(loss_module, logits: np.ndarray, labels: np.ndarray, h: float = 1
     numerical = numerical_gradient(lambda: float(loss_module.forward(logits, labels)), logits, h)
     err = relative_error(analytic, numerical, floor)
     return GradCheckResult("logits", err, err < tol)
+
+
+def max_relative_difference(fast: np.ndarray, reference: np.ndarray) -> float:
+    """max |fast − reference| / max |reference|: how far a fast twin's array is from the
+    reference tier's, on the reference's own scale (the measure the tier tests bound).
+
+    fast, reference: arrays of one shape (ValueError otherwise); an all-zero reference is
+    scaled by 1e-30, so any difference from it counts as huge.
+    """
+    fast, reference = np.asarray(fast), np.asarray(reference)
+    if fast.shape != reference.shape:
+        raise ValueError(f"max_relative_difference: shapes {fast.shape} and {reference.shape} differ")
+    scale = max(float(np.max(np.abs(reference), initial=0.0)), 1e-30)
+    return float(np.max(np.abs(fast - reference), initial=0.0)) / scale

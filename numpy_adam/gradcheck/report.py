@@ -6,7 +6,9 @@ does not — Conv2d (stride, padding, rectangular kernels, no bias), MaxPool2d (
 and not, random normal inputs so windows are tie-free), BatchNorm2d/1d in train and eval
 mode, Linear, ReLU (inputs away from the kink), Flatten — then
 :func:`~numpy_adam.gradcheck.check_loss` on SoftmaxCrossEntropy and finally a tiny float64
-CifarCNN together with the loss (:class:`ModelWithLoss`).
+CifarCNN together with the loss (:class:`ModelWithLoss`). All of these are the reference
+tier (plain NumPy); the fast tier that training runs (FastCifarCNN and its Numba stages) is
+tested against them in tests/nn/test_fast_tier.py and tests/models/test_cifar_cnn_fast.py.
 
 Tolerances: max relative error < 1e-7 for every tensor. The relative error's denominator
 is floored (``floor`` of :func:`~numpy_adam.gradcheck.relative_error`), because a centred

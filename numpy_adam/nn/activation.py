@@ -12,6 +12,7 @@ from .module import Module
 
 class _ReLUCache(NamedTuple):
     positive: np.ndarray  # bool, x's shape: where x > 0
+    dtype: np.dtype       # x's dtype, and so y's and dx's
 
 
 class ReLU(Module):
@@ -29,20 +30,21 @@ class ReLU(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_float_input(x, "ReLU", ndim=getattr(x, "ndim", 0), layout="(N, ...)")
-        self._cache = _ReLUCache(x > 0)
+        self._cache = _ReLUCache(x > 0, x.dtype)
         return np.maximum(x, x.dtype.type(0))  # NaN stays NaN, so divergence is not hidden
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """dy (x's shape) -> dx (x's shape)."""
-        positive = forward_cache(self).positive
-        check_grad_output(dy, positive.shape, "ReLU")
+        cache = forward_cache(self)
+        check_grad_output(dy, cache.positive.shape, "ReLU", cache.dtype)
         self._cache = None
-        return np.where(positive, dy, dy.dtype.type(0))
+        return np.where(cache.positive, dy, dy.dtype.type(0))
 
 
 class _FlattenCache(NamedTuple):
     in_shape: tuple   # shape of the forward input
     out_shape: tuple  # shape of the forward output
+    dtype: np.dtype   # x's dtype, and so y's and dx's
 
 
 class Flatten(Module):
@@ -73,13 +75,13 @@ class Flatten(Module):
                              f"select a range of axes of an input of shape {x.shape}")
         merged = int(np.prod(x.shape[start:end + 1], dtype=np.int64))
         out_shape = x.shape[:start] + (merged,) + x.shape[end + 1:]
-        self._cache = _FlattenCache(x.shape, out_shape)
+        self._cache = _FlattenCache(x.shape, out_shape, x.dtype)
         return x.reshape(out_shape)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """dy (flattened shape) -> dx (x's shape)."""
         cache = forward_cache(self)
-        check_grad_output(dy, cache.out_shape, "Flatten")
+        check_grad_output(dy, cache.out_shape, "Flatten", cache.dtype)
         in_shape = cache.in_shape
         self._cache = None
         return dy.reshape(in_shape)

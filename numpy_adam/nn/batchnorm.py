@@ -7,7 +7,7 @@ Forward, training mode (batch statistics, biased variance):
 
     μ_c   = 1/m Σ x            σ²_c = 1/m Σ (x − μ_c)²
     x̂     = (x − μ_c) / √(σ²_c + ε)
-    y     = γ_c x̂ + β_c
+    y     = w_c x̂ + b_c              (w = ``weight``, b = ``bias``: per-channel scale, shift)
 
 and the running statistics are updated in place (PyTorch's convention: the running
 variance uses the *unbiased* batch variance, the normalisation the *biased* one):
@@ -21,12 +21,15 @@ PyTorch does.) Forward, eval mode: μ, σ² are running_mean, running_var.
 
 Backward, training mode (μ and σ² depend on x; the compact form of the chain rule):
 
-    dγ_c = Σ dy·x̂       dβ_c = Σ dy
-    dx   = γ_c/√(σ²_c + ε) · (dy − mean(dy) − x̂·mean(dy·x̂))      (means per channel)
+    dw_c = Σ dy·x̂       db_c = Σ dy
+    dx   = w_c/√(σ²_c + ε) · (dy − mean(dy) − x̂·mean(dy·x̂))      (means per channel)
 
 Backward, eval mode (μ, σ² are constants):
 
-    dx = γ_c · dy / √(running_var_c + ε)
+    dx = w_c · dy / √(running_var_c + ε)
+
+These are the reference layers; :mod:`numpy_adam.nn.definitions` has the same equations as
+loops over channels (the backward by the staged chain rule), and they are tested equal.
 
 Buffers (running_mean, running_var, num_batches_tracked) live in ``state_dict`` under
 PyTorch's names; num_batches_tracked is a 0-d int64 array as in torch's state_dict.
@@ -74,8 +77,8 @@ class _BatchNorm(Module):
             raise TypeError(f"{name}: dtype must be float32 or float64, got {dtype}")
         self.eps = float(eps)
         self.momentum = None if momentum is None else float(momentum)
-        self.weight = Parameter(np.ones(num_features, dtype=dtype), kind="batchnorm")   # γ (C,)
-        self.bias = Parameter(np.zeros(num_features, dtype=dtype), kind="batchnorm")    # β (C,)
+        self.weight = Parameter(np.ones(num_features, dtype=dtype), kind="batchnorm")   # w (C,)
+        self.bias = Parameter(np.zeros(num_features, dtype=dtype), kind="batchnorm")    # b (C,)
         self.register_buffer("running_mean", np.zeros(num_features, dtype=dtype))
         self.register_buffer("running_var", np.ones(num_features, dtype=dtype))
         self.register_buffer("num_batches_tracked", np.zeros((), dtype=np.int64))
@@ -86,7 +89,7 @@ class _BatchNorm(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x: the layer's input (see the subclass) -> y of the same shape."""
-        gamma, beta = self.weight.data, self.bias.data  # (C,)
+        weight, bias = self.weight.data, self.bias.data  # (C,)
         x3 = self._view(x)                              # (N, C, L), a view if x is contiguous
         if self.training:
             m = x3.shape[0] * x3.shape[2]
@@ -97,17 +100,20 @@ class _BatchNorm(Module):
             centred = x3 - mu[:, None]                                      # (N, C, L)
             var = np.mean(centred * centred, axis=REDUCE_AXES)              # (C,) biased
             inv_std = 1.0 / np.sqrt(var + self.eps)                         # (C,)
-            self._update_running_stats(mu, var, m)
+            self.update_running_stats(mu, var, m)
         else:
             centred = x3 - self.running_mean[:, None]
             inv_std = 1.0 / np.sqrt(self.running_var + self.eps)
         x_hat = centred * inv_std[:, None]                                  # (N, C, L)
-        y = x_hat * gamma[:, None] + beta[:, None]
+        y = x_hat * weight[:, None] + bias[:, None]
         self._cache = _BatchNormCache(x_hat, inv_std, x.shape, self.training)
         return y.reshape(x.shape)
 
-    def _update_running_stats(self, mu: np.ndarray, var: np.ndarray, m: int) -> None:
-        """In place, so the buffers stay the arrays state_dict and any flat layout refer to."""
+    def update_running_stats(self, mu: np.ndarray, var: np.ndarray, m: int) -> None:
+        """Fold one batch's mean μ (C,) and biased variance σ² (C,) over m values per channel
+        into the running statistics (formulas in the module docstring). In place, so the
+        buffers stay the arrays state_dict refers to. Called by forward in training mode, and
+        by the fast tier's fused stage, which computes μ and σ² itself."""
         self.num_batches_tracked[...] += 1
         if self.momentum is None:  # cumulative moving average
             momentum = 1.0 / float(self.num_batches_tracked)
@@ -118,21 +124,21 @@ class _BatchNorm(Module):
         self.running_var[...] = (1.0 - momentum) * self.running_var + momentum * unbiased_var
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        """dy: same shape as y -> dx of x's shape; assigns weight.grad (dγ), bias.grad (dβ)."""
+        """dy: same shape as y -> dx of x's shape; assigns weight.grad (dw), bias.grad (db)."""
         cache = forward_cache(self)
-        check_grad_output(dy, cache.in_shape, type(self).__name__)
+        weight = self.weight.data
+        check_grad_output(dy, cache.in_shape, type(self).__name__, weight.dtype)
         self._cache = None
-        gamma = self.weight.data
         x_hat, inv_std = cache.x_hat, cache.inv_std
         dy3 = dy.reshape(x_hat.shape)                                       # (N, C, L)
-        dbeta = dy3.sum(axis=REDUCE_AXES)                                   # (C,) Σ dy
-        dgamma = np.sum(dy3 * x_hat, axis=REDUCE_AXES)                      # (C,) Σ dy·x̂
-        self.bias.grad[...] = dbeta
-        self.weight.grad[...] = dgamma
-        scale = (gamma * inv_std)[:, None]                                  # (C, 1)
+        dbias = dy3.sum(axis=REDUCE_AXES)                                   # (C,) Σ dy
+        dweight = np.sum(dy3 * x_hat, axis=REDUCE_AXES)                     # (C,) Σ dy·x̂
+        self.bias.grad[...] = dbias
+        self.weight.grad[...] = dweight
+        scale = (weight * inv_std)[:, None]                                 # (C, 1)
         if cache.training:
             m = x_hat.shape[0] * x_hat.shape[2]
-            mean_dy, mean_dy_xhat = (dbeta / m)[:, None], (dgamma / m)[:, None]  # (C, 1)
+            mean_dy, mean_dy_xhat = (dbias / m)[:, None], (dweight / m)[:, None]  # (C, 1)
             dx = scale * (dy3 - mean_dy - x_hat * mean_dy_xhat)
         else:
             dx = scale * dy3
@@ -150,9 +156,10 @@ class BatchNorm1d(_BatchNorm):
         eps: ε added to the variance (default 1e-5).
         momentum: weight of the new batch in the running statistics (default 0.1), or
             None for the cumulative average.
-        dtype: float32 (training) or float64 (checks), for γ, β and the running statistics.
+        dtype: float32 (training) or float64 (checks), for weight, bias and the running
+            statistics.
 
-    Parameters: weight γ (C,) = 1, bias β (C,) = 0, both kind "batchnorm".
+    Parameters: weight w (C,) = 1, bias b (C,) = 0 (scale and shift), both kind "batchnorm".
     Buffers: running_mean (C,) = 0, running_var (C,) = 1, num_batches_tracked () int64 = 0.
     Equations: see the module docstring.
     """

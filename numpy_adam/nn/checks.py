@@ -57,14 +57,32 @@ def check_float_input(x, layer: str, ndim: int, channels: int | None = None,
     return x
 
 
-def check_grad_output(dy, expected_shape: tuple[int, ...], layer: str) -> np.ndarray:
-    """The upstream gradient must have the shape of the forward output."""
+def check_grad_output(dy, expected_shape: tuple[int, ...], layer: str, dtype) -> np.ndarray:
+    """The upstream gradient must have the shape and dtype of the forward output (no silent
+    casts: a float64 dy into a float32 layer is a caller's mistake, as in PyTorch)."""
     if not isinstance(dy, np.ndarray):
         raise TypeError(f"{layer}.backward: dy must be a numpy.ndarray, got {type(dy).__name__}")
     if dy.shape != tuple(expected_shape):
         raise ValueError(f"{layer}.backward: dy has shape {dy.shape}, expected the forward output "
                          f"shape {tuple(expected_shape)}")
+    if dy.dtype != np.dtype(dtype):
+        raise TypeError(f"{layer}.backward: dy has dtype {dy.dtype}, expected the forward output "
+                        f"dtype {np.dtype(dtype)}")
     return dy
+
+
+def check_channel_major_input(x, layer: str, channels: int, dtype) -> np.ndarray:
+    """A 4-D (C, N, H, W) ndarray with C = ``channels`` and the layer's parameter ``dtype``
+    (the fast tier's internal layout; its callers are models, not users)."""
+    if not isinstance(x, np.ndarray) or x.ndim != 4 or x.shape[0] != channels:
+        raise ValueError(f"{layer}: expected a channel-major (C={channels}, N, H, W) array, got "
+                         f"{getattr(x, 'shape', type(x).__name__)}")
+    if x.dtype != np.dtype(dtype):
+        raise TypeError(f"{layer}: input dtype {x.dtype} does not match the layer's parameter "
+                        f"dtype {np.dtype(dtype)}")
+    if x.shape[1] == 0:
+        raise ValueError(f"{layer}: got an empty batch (shape {x.shape})")
+    return x
 
 
 def no_cache_error(layer: str) -> RuntimeError:

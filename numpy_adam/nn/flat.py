@@ -14,7 +14,6 @@ that buffer (no copy), so ``Adam(model.named_parameters())`` after
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 
@@ -61,11 +60,6 @@ class FlatParameters:
     def segment_bounds(self) -> np.ndarray:
         """(L, 2) int64 array of [offset, stop) per segment, the form Numba kernels take."""
         return np.array([[s.offset, s.stop] for s in self.segments], dtype=np.int64).reshape(-1, 2)
-
-    def select(self, kinds: Iterable[str] = ("weight",)) -> tuple[int, ...]:
-        """Indices of segments whose kind is in ``kinds`` (default: conv and fc weights)."""
-        kinds = tuple(kinds)
-        return tuple(i for i, s in enumerate(self.segments) if s.kind in kinds)
 
 
 def _as_named(params) -> list[tuple[str, Parameter]]:

@@ -59,7 +59,7 @@ class Linear(Module):
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """dy (N, out) -> dx (N, in); assigns weight.grad (out, in) and bias.grad (out,)."""
         x = forward_cache(self).x
-        check_grad_output(dy, (x.shape[0], self.out_features), "Linear")
+        check_grad_output(dy, (x.shape[0], self.out_features), "Linear", x.dtype)
         self._cache = None
         self.weight.grad[...] = dy.T @ x  # (out, in)
         if self.bias is not None:

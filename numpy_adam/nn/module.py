@@ -6,7 +6,9 @@ A layer is a :class:`Module` with
   (a NamedTuple) of what backward needs;
 * ``backward(dy) -> dx`` that reads that cache, **assigns** (overwrites, never
   accumulates) each parameter's ``.grad`` in place, returns ``dx`` and clears the
-  cache. A backward without a preceding forward raises ``RuntimeError``.
+  cache. A backward without a preceding forward (or a second one for the same forward)
+  raises ``RuntimeError``; a dy whose shape or dtype differs from y's raises
+  ``ValueError`` / ``TypeError`` and leaves the cache (tests/nn/test_backward_contract.py).
 
 One forward, one backward per step: that is the whole autograd of this project.
 
@@ -32,7 +34,7 @@ class Parameter:
 
     ``kind`` tells the optimizer's statistics what the tensor is: ``"weight"`` (conv and
     fc weights, tracked by default, as in the note), ``"bias"`` or ``"batchnorm"``
-    (the affine γ/β of a batchnorm layer).
+    (the affine weight/bias, i.e. scale/shift, of a batchnorm layer).
     """
 
     __slots__ = ("data", "grad", "kind")
@@ -100,9 +102,6 @@ class Module:
         yield prefix, self
         for name, child in self._modules.items():
             yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
-
-    def children(self) -> Iterator["Module"]:
-        return iter(self._modules.values())
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         for module_name, module in self.named_modules(prefix):

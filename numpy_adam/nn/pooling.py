@@ -54,6 +54,8 @@ class MaxPool2d(Module):
     as in ``np.argmax``, so NaN propagates as in PyTorch.)
 
     No parameters; works in float32 and float64 (the output has the input's dtype).
+    Reference tier: tested equal to :func:`numpy_adam.nn.definitions.maxpool2d_forward` /
+    ``maxpool2d_backward`` (ties included).
     """
 
     def __init__(self, kernel_size, stride=None):
@@ -80,7 +82,8 @@ class MaxPool2d(Module):
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """dy (N, C, H', W') → dx (N, C, H, W), each window's gradient at its argmax."""
         cache = forward_cache(self)
-        dy = check_grad_output(dy, cache.output_shape, "MaxPool2d")
+        dy = check_grad_output(dy, cache.output_shape, "MaxPool2d", cache.dtype)
+        self._cache = None
         n, c, _, _ = cache.input_shape
         _, _, out_h, out_w = cache.output_shape
         kh, kw = self.kernel_size
@@ -88,9 +91,7 @@ class MaxPool2d(Module):
         dy_c = dy.transpose(1, 0, 2, 3)[:, None]  # (C, 1, N, H', W')
         np.put_along_axis(dcols, cache.argmax[:, None], dy_c, axis=1)  # one entry per window
         dcols = dcols.reshape(c, kh, kw, n, out_h, out_w)
-        dx = col2im(dcols, cache.input_shape, self.kernel_size, self.stride, _NO_PADDING)
-        self._cache = None
-        return dx  # (N, C, H, W)
+        return col2im(dcols, cache.input_shape, self.kernel_size, self.stride, _NO_PADDING)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}"

@@ -1,16 +1,15 @@
 """Thread policy: Numba's parallel kernels run on the ``workqueue`` threading layer.
 
-Why: on small core counts (2 here) the default OpenMP layer's idle worker threads spin
-after each parallel region, and OpenBLAS's idle threads spin after each GEMM; a training
-step alternates the two, so each waits for cores the other is burning. Measured on this
-machine (CNN step at batch 16, per stage): the fused Adam step 24 ms → 1.5 ms and the
-classifier's small GEMMs 44 ms → 0.5 ms when switching from ``omp`` to ``workqueue``,
-whose idle threads sleep. (The layer kernels in :mod:`.kernels` are serial for the same
-reason; only the optimizer and the bench's bandwidth measurement use Numba threads.)
+Why: on small core counts the default OpenMP layer's idle worker threads spin after each
+parallel region, and OpenBLAS's idle threads spin after each GEMM; a training step
+alternates the two, so each waits for cores the other is burning. The workqueue layer's
+idle threads sleep instead. (The fast layer kernels in :mod:`.fast_kernels` are serial for
+the same reason; the optimizer's kernels and the bench's bandwidth measurement are the
+parallel ones.)
 
 How: :func:`apply_thread_policy` sets ``numba.config.THREADING_LAYER`` — effective until
-Numba's first parallel launch, so it runs on import of :mod:`numpy_adam.nn` (which every
-model and optimizer imports). An explicit ``NUMBA_THREADING_LAYER`` in the environment
+Numba's first parallel launch, so ``numpy_adam/nn/__init__.py`` calls it (every model and
+optimizer imports :mod:`numpy_adam.nn`). An explicit ``NUMBA_THREADING_LAYER`` in the environment
 always wins. Limitation of workqueue: one parallel kernel at a time per process (no
 concurrent calls from several Python threads), which this library never does.
 

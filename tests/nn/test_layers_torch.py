@@ -77,8 +77,8 @@ def test_batchnorm_matches_torch_in_train_and_eval(ours_cls, torch_cls, features
         (y, dx), (yt, dxt) = _forward_backward(ours, twin, x, dy)
         assert_close(y, yt, f"train y, step {step}")
         assert_close(dx, dxt, f"train dx, step {step}")
-        assert_close(ours.weight.grad, twin.weight.grad, f"train dγ, step {step}")
-        assert_close(ours.bias.grad, twin.bias.grad, f"train dβ, step {step}")
+        assert_close(ours.weight.grad, twin.weight.grad, f"train dweight, step {step}")
+        assert_close(ours.bias.grad, twin.bias.grad, f"train dbias, step {step}")
         twin.zero_grad()
         assert_close(ours.running_mean, twin.running_mean, f"running_mean, step {step}")
         assert_close(ours.running_var, twin.running_var, f"running_var, step {step}")
@@ -89,8 +89,8 @@ def test_batchnorm_matches_torch_in_train_and_eval(ours_cls, torch_cls, features
     (y, dx), (yt, dxt) = _forward_backward(ours, twin, x, dy)
     assert_close(y, yt, "eval y")
     assert_close(dx, dxt, "eval dx")
-    assert_close(ours.weight.grad, twin.weight.grad, "eval dγ")
-    assert_close(ours.bias.grad, twin.bias.grad, "eval dβ")
+    assert_close(ours.weight.grad, twin.weight.grad, "eval dweight")
+    assert_close(ours.bias.grad, twin.bias.grad, "eval dbias")
 
 
 def test_relu_and_flatten_match_torch():

@@ -1,9 +1,11 @@
-"""BatchNorm1d / BatchNorm2d: gradient checks, running statistics, eval mode, bad inputs."""
+"""BatchNorm1d / BatchNorm2d: equal to the definition loops, gradient checks, running
+statistics, eval mode, bad inputs."""
 import numpy as np
 import pytest
 
 from numpy_adam.gradcheck import check_module
 from numpy_adam.gradcheck.report import LAYER_FLOOR, TOL
+from numpy_adam.nn import definitions
 from numpy_adam.nn.batchnorm import BatchNorm1d, BatchNorm2d
 
 F64 = np.float64
@@ -24,12 +26,64 @@ def _train_a_few_steps(bn, shape, rng, steps=3):
     return bn
 
 
+def assert_matches(actual, expected, what, rel=1e-12):
+    """max |actual − expected| ≤ rel · max |expected| (float64, relative to the tensor's scale)."""
+    err = np.max(np.abs(actual - expected)) / max(np.max(np.abs(expected)), 1e-300)
+    assert actual.shape == expected.shape and err < rel, f"{what}: relative error {err:.1e}"
+
+
+@pytest.mark.parametrize("cls, features, shape", SHAPES, ids=SHAPE_IDS)
+def test_train_mode_equals_the_definitions(cls, features, shape):
+    """The compact backward formula against the staged chain rule of the definitions."""
+    rng = np.random.default_rng(8)
+    bn = cls(features, dtype=F64)
+    bn.weight.data[...] = rng.uniform(0.5, 1.5, features)
+    bn.bias.data[...] = rng.standard_normal(features)
+    x, dy = 1.0 + 2.0 * rng.standard_normal(shape), rng.standard_normal(shape)
+    y = bn.forward(x)
+    dx = bn.backward(dy)
+    w, b = bn.weight.data, bn.bias.data
+    y_def, _, _ = definitions.batchnorm_train_forward(x, w, b, bn.eps)
+    dx_def, dw_def, db_def = definitions.batchnorm_train_backward(x, w, dy, bn.eps)
+    assert_matches(y, y_def, "y")
+    assert_matches(dx, dx_def, "dx")
+    assert_matches(bn.weight.grad, dw_def, "dweight")
+    assert_matches(bn.bias.grad, db_def, "dbias")
+
+
+@pytest.mark.parametrize("cls, features, shape", SHAPES, ids=SHAPE_IDS)
+def test_eval_mode_equals_the_definitions(cls, features, shape):
+    rng = np.random.default_rng(9)
+    bn = _train_a_few_steps(cls(features, dtype=F64), shape, rng).eval()
+    bn.weight.data[...] = rng.uniform(0.5, 1.5, features)
+    bn.bias.data[...] = rng.standard_normal(features)
+    x, dy = rng.standard_normal(shape), rng.standard_normal(shape)
+    y = bn.forward(x)
+    dx = bn.backward(dy)
+    stats = (bn.running_mean, bn.running_var)
+    y_def = definitions.batchnorm_eval_forward(x, bn.weight.data, bn.bias.data, *stats, bn.eps)
+    dx_def, dw_def, db_def = definitions.batchnorm_eval_backward(x, bn.weight.data, *stats, dy,
+                                                                 bn.eps)
+    assert_matches(y, y_def, "y")
+    assert_matches(dx, dx_def, "dx")
+    assert_matches(bn.weight.grad, dw_def, "dweight")
+    assert_matches(bn.bias.grad, db_def, "dbias")
+
+
+def test_train_forward_definition_returns_the_batch_statistics():
+    rng = np.random.default_rng(10)
+    x = 3.0 + rng.standard_normal((5, 2, 3, 4))
+    _, mean, var = definitions.batchnorm_train_forward(x, np.ones(2), np.zeros(2), 1e-5)
+    np.testing.assert_allclose(mean, x.mean(axis=(0, 2, 3)), rtol=1e-13)
+    np.testing.assert_allclose(var, x.var(axis=(0, 2, 3)), rtol=1e-12, err_msg="biased variance")
+
+
 @pytest.mark.parametrize("mode", ["train", "eval"])
 @pytest.mark.parametrize("cls, features, shape", SHAPES, ids=SHAPE_IDS)
 def test_gradcheck(cls, features, shape, mode):
     rng = np.random.default_rng(0)
     bn = cls(features, dtype=F64)
-    bn.weight.data[...] = rng.uniform(0.5, 1.5, features)  # non-trivial γ, β
+    bn.weight.data[...] = rng.uniform(0.5, 1.5, features)  # non-trivial weight and bias
     bn.bias.data[...] = rng.standard_normal(features)
     if mode == "eval":
         _train_a_few_steps(bn, shape, rng).eval()
@@ -124,7 +178,7 @@ def test_float32_matches_float64():
         assert y.dtype == dtype and dx.dtype == dtype and bn.weight.grad.dtype == dtype, \
             f"{np.dtype(dtype)} layer must produce {np.dtype(dtype)} outputs"
         outputs[dtype] = (y, dx, bn.weight.grad.copy(), bn.running_var.copy())
-    names = ["y", "dx", "dγ", "running_var"]
+    names = ["y", "dx", "dweight", "running_var"]
     for a, b, name in zip(outputs[np.float32], outputs[np.float64], names):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=name)
 
@@ -137,7 +191,7 @@ def test_gradients_are_assigned_into_a_flat_buffer():
     bn.forward(x)
     bn.backward(dy)
     np.testing.assert_allclose(flat.grad[3:], dy.sum(axis=(0, 2, 3)), rtol=1e-12,
-                               err_msg="dβ must land in the flat gradient buffer")
+                               err_msg="dbias must land in the flat gradient buffer")
     assert bn.weight.grad.base is flat.grad, "weight.grad must stay a view of the flat buffer"
 
 
@@ -191,14 +245,3 @@ def test_bad_constructor_arguments(kwargs, message):
     with pytest.raises((ValueError, TypeError), match=message):
         BatchNorm2d(**kwargs)
 
-
-def test_backward_without_forward_or_twice_raises():
-    bn = BatchNorm1d(3)
-    with pytest.raises(RuntimeError, match="without a preceding forward"):
-        bn.backward(np.zeros((2, 3), np.float32))
-    bn.forward(np.ones((2, 3), np.float32) * np.arange(2, dtype=np.float32)[:, None])
-    with pytest.raises(ValueError, match="expected the forward output shape"):
-        bn.backward(np.zeros((3, 3), np.float32))
-    bn.backward(np.zeros((2, 3), np.float32))
-    with pytest.raises(RuntimeError, match="without a preceding forward"):
-        bn.backward(np.zeros((2, 3), np.float32))

@@ -1,39 +1,53 @@
 """CNN training step (forward, loss, backward, Adam with statistics), ours vs PyTorch.
 
-Both sides: CifarCNN(channels=(16, 32), kernel_size=5, hidden=128), float32, the same
-weights, random CIFAR-shaped batches of size N, cross-entropy, Adam(lr=1e-3), no gradient
-for the input images (ours: ``input_grad=False``; torch: x without requires_grad); PyTorch with
-``torch.set_num_threads`` equal to ours (Numba's thread count). Steps are timed in
-interleaved rounds (:mod:`.timing`); ``ratio`` is the median over rounds of ours/torch.
+Three candidates on the default CifarCNN configuration (channels (16, 32), kernel_size 5,
+hidden 128, 32×32 images), float32, the same weights, random CIFAR-shaped batches of size
+N, cross-entropy, Adam(lr=1e-3):
 
-The per-layer breakdown times the stages of the fused path (the one training uses) in the
-same interleaved way: conv (im2col + GEMM), the fused BN+ReLU+pool stage, the classifier
-(fc1, bn3, relu3, fc2), each forward and backward, and the optimizer step.
+    numpy               FastCifarCNN, what training runs (its backward computes no input
+                        gradient, as training needs none)
+    numpy_plain_layers  CifarCNN, the reference layers one by one (its backward also
+                        returns the input gradient)
+    torch               the PyTorch twin, x without requires_grad, ``torch.set_num_threads``
+                        equal to ours (Numba's thread count), when torch is installed
+
+Steps are timed in interleaved rounds (:mod:`.timing`); ``ratio`` is the median over rounds
+of ours/torch.
+
+The per-stage breakdown times FastCifarCNN's public stages (the ones its forward and
+backward call) in the same interleaved way: each conv, each fused BN+ReLU+pool stage, the
+layout changes, the classifier (fc1, bn3, relu3, fc2) forward and backward, and the
+optimizer step. Every shape comes from the model's attributes.
 """
 from __future__ import annotations
+
+import time
 
 import numpy as np
 
 from numpy_adam.models.cifar_cnn import CifarCNN
+from numpy_adam.models.cifar_cnn_fast import FastCifarCNN
 from numpy_adam.nn.loss import SoftmaxCrossEntropy
 from numpy_adam.optim import Adam
 
 from .timing import interleaved_medians, median_ms, ratios_to
 
 
-def _batch(n: int, seed: int):
+def _batch(model: CifarCNN, n: int, seed: int):
+    """Random float32 images (N, C_in, S, S) and labels (N,) for ``model``."""
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, 3, 32, 32), dtype=np.float32)  # (N, 3, 32, 32)
-    labels = rng.integers(0, 10, size=n)                        # (N,)
+    side = model.image_size
+    x = rng.standard_normal((n, model.conv1.in_channels, side, side), dtype=np.float32)
+    labels = rng.integers(0, model.num_classes, size=n)
     return x, labels
 
 
-def numpy_step_fn(n: int, fused: bool = True):
-    """A zero-argument callable doing one full training step of our CNN at batch n."""
-    model = CifarCNN(rng=np.random.default_rng(0), fused=fused, input_grad=False)
+def numpy_step_fn(n: int, model_cls: type[CifarCNN] = FastCifarCNN):
+    """(a zero-argument callable doing one full training step at batch n, the model)."""
+    model = model_cls(rng=np.random.default_rng(0))
     opt = Adam(model.named_parameters(), lr=1e-3)
     loss = SoftmaxCrossEntropy()
-    x, labels = _batch(n, 1)
+    x, labels = _batch(model, n, 1)
 
     def step():
         loss.forward(model.forward(x), labels)
@@ -43,15 +57,16 @@ def numpy_step_fn(n: int, fused: bool = True):
     return step, model
 
 
-def torch_step_fn(torch, n: int, state_dict):
-    """The same step in PyTorch (fresh twin loaded with our weights)."""
+def torch_step_fn(torch, n: int, model: CifarCNN):
+    """The same step in PyTorch: a twin of ``model``'s configuration loaded with its weights."""
     from numpy_adam.models.torch_twin import torch_cifar_cnn
 
     F = torch.nn.functional
-    twin = torch_cifar_cnn(torch)
-    twin.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state_dict.items()})
+    twin = torch_cifar_cnn(torch, model.channels, model.kernel_size, model.hidden,
+                           model.num_classes, model.image_size)
+    twin.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in model.state_dict().items()})
     opt = torch.optim.Adam(twin.parameters(), lr=1e-3)
-    x, labels = _batch(n, 1)
+    x, labels = _batch(model, n, 1)
     xt, yt = torch.from_numpy(x), torch.from_numpy(labels)
 
     def step():
@@ -80,13 +95,14 @@ def batch_rows(batch_sizes, candidates_for, baseline: str | None, ratio_key: str
 
 
 def bench_cnn_step(batch_sizes, rounds: int, torch=None) -> list[dict]:
-    """One row per batch size: ms/step ours (fused path, and plain layers), torch, ratio."""
+    """One row per batch size: ms/step of FastCifarCNN ("numpy"), of the reference CifarCNN
+    ("numpy_plain_layers") and of torch, and the ratios to torch."""
     def candidates_for(n):
-        ours, model = numpy_step_fn(n, fused=True)
-        plain, _ = numpy_step_fn(n, fused=False)
+        ours, model = numpy_step_fn(n, FastCifarCNN)
+        plain, _ = numpy_step_fn(n, CifarCNN)
         candidates = {"numpy": ours, "numpy_plain_layers": plain}
         if torch is not None:
-            candidates["torch"] = torch_step_fn(torch, n, model.state_dict())
+            candidates["torch"] = torch_step_fn(torch, n, model)
         return candidates
 
     return batch_rows(batch_sizes, candidates_for, "torch" if torch is not None else None,
@@ -94,17 +110,16 @@ def bench_cnn_step(batch_sizes, rounds: int, torch=None) -> list[dict]:
 
 
 def layer_breakdown(n: int, rounds: int) -> dict:
-    """Median ms of each stage of the fused path at batch n, forward and backward.
+    """Median ms of each stage of FastCifarCNN's step at batch n, forward and backward.
 
-    Runs one step stage by stage per round (so each stage sees realistic caches).
-    Output: {stage name: ms}, stage order = execution order; "total" is their sum.
+    Runs one step stage by stage per round, through the model's public stages, so each
+    stage sees realistic caches. Output: {stage name: ms}, stage order = execution order;
+    "total" is their sum.
     """
-    import time
-
-    model = CifarCNN(rng=np.random.default_rng(0), input_grad=False)
+    model = FastCifarCNN(rng=np.random.default_rng(0))
     opt = Adam(model.named_parameters(), lr=1e-3)
     loss = SoftmaxCrossEntropy()
-    x, labels = _batch(n, 1)
+    x, labels = _batch(model, n, 1)
     times: dict[str, list[float]] = {}
 
     def timed(name, fn, *args):
@@ -113,6 +128,9 @@ def layer_breakdown(n: int, rounds: int) -> dict:
         times.setdefault(name, []).append(time.perf_counter() - start)
         return out
 
+    def conv1_forward(a):
+        return model.conv1_cn.forward(model.to_channel_major(a))
+
     def classifier_forward(h):
         return model.fc2(model.relu3(model.bn3(model.fc1(h))))
 
@@ -120,24 +138,19 @@ def layer_breakdown(n: int, rounds: int) -> dict:
         return model.fc1.backward(model.bn3.backward(model.relu3.backward(model.fc2.backward(d))))
 
     for r in range(rounds + 2):
-        model.forward(x)  # sets up the fused stages; its timing is not used
-        model.backward(np.zeros((n, 10), np.float32))
-        b1, b2 = model._block1, model._block2
-        h = timed("conv1 forward", lambda a: model.conv1.forward_cn(
-            np.ascontiguousarray(a.transpose(1, 0, 2, 3))), x)
-        h = timed("bn1+relu+pool forward", b1.forward, h)
-        h = timed("conv2 forward", model.conv2.forward_cn, h)
-        h = timed("bn2+relu+pool forward", b2.forward, h)
-        h = timed("flatten (transpose)", lambda a: a.transpose(1, 0, 2, 3).reshape(n, -1), h)
+        h = timed("conv1 forward", conv1_forward, x)
+        h = timed("bn1+relu+pool forward", model.block1.forward, h)
+        h = timed("conv2 forward", model.conv2_cn.forward, h)
+        h = timed("bn2+relu+pool forward", model.block2.forward, h)
+        h = timed("flatten (transpose)", model.flatten_cn, h)
         h = timed("fc1+bn3+relu+fc2 forward", classifier_forward, h)
         loss.forward(h, labels)
         d = timed("fc2+relu+bn3+fc1 backward", classifier_backward, loss.backward())
-        d = timed("unflatten (transpose)", lambda a: np.ascontiguousarray(
-            a.reshape(n, 32, 64).transpose(1, 0, 2)).reshape(32, n, 8, 8), d)
-        d = timed("bn2+relu+pool backward", b2.backward, d)
-        d = timed("conv2 backward", model.conv2.backward_cn, d)
-        d = timed("bn1+relu+pool backward", b1.backward, d)
-        timed("conv1 backward (no dx)", model.conv1.backward_cn, d, False)
+        d = timed("unflatten (transpose)", model.unflatten_cn, d)
+        d = timed("bn2+relu+pool backward", model.block2.backward, d)
+        d = timed("conv2 backward", model.conv2_cn.backward, d)
+        d = timed("bn1+relu+pool backward", model.block1.backward, d)
+        timed("conv1 backward (no dx)", model.conv1_cn.backward_params_only, d)
         timed("adam step (stats)", opt.step)
         if r < 2:  # warmup rounds
             times.clear()

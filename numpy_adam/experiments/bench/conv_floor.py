@@ -1,43 +1,60 @@
 """The floor of the im2col design: what the CNN step's convolutions cost with nothing else.
 
-Our Conv2d is im2col + one GEMM (forward), and two GEMMs + col2im (backward). At batch n the
-training step runs, on the CNN's shapes (c1, c2 = 16, 32, k = 5, L1 = n·32·32, L2 = n·16·16):
+Our convs are im2col + one GEMM (forward), and two GEMMs + col2im (backward). For a conv
+with C input and O output channels, a k × k kernel and L = N·H'·W' output positions, the
+training step of FastCifarCNN runs
 
-    conv1 forward  Y₁ = W₁ · cols₁          (16 × 75) · (75 × L1)
-    conv1 dW       dW₁ = cols₁ · dY₁ᵀ        (75 × L1) · (L1 × 16)     (no dX: input image)
-    conv2 forward  Y₂ = W₂ · cols₂          (32 × 400) · (400 × L2)
-    conv2 dW       dW₂ = cols₂ · dY₂ᵀ        (400 × L2) · (L2 × 32)
-    conv2 dX       dcols₂ = W₂ᵀ · dY₂        (400 × 32) · (32 × L2), then col2im
+    conv1 forward  Y₁ = W₁ · cols₁          (O₁ × C₁k²) · (C₁k² × L₁)
+    conv1 dW       dW₁ = cols₁ · dY₁ᵀ        (C₁k² × L₁) · (L₁ × O₁)   (no dX: input image)
+    conv2 forward  Y₂ = W₂ · cols₂          (O₂ × C₂k²) · (C₂k² × L₂)
+    conv2 dW       dW₂ = cols₂ · dY₂ᵀ        (C₂k² × L₂) · (L₂ × O₂)
+    conv2 dX       dcols₂ = W₂ᵀ · dY₂        (C₂k² × O₂) · (O₂ × L₂), then col2im
 
+(with the default model: C₁, O₁ = 3, 16; C₂, O₂ = 16, 32; k = 5; L₁ = N·32², L₂ = N·16²).
 :func:`bench_conv_floor` times the five GEMMs alone ("conv GEMMs") and with the two im2col
 and the col2im ("conv GEMMs + im2col/col2im"), interleaved with PyTorch's *whole* step at
 the same batch size when torch is installed. If the floor's ratio to PyTorch's step is above
-a target, no tuning of the other stages can reach that target with this design.
+a target, no tuning of the other stages can reach that target with this design. The shapes
+come from the model's public layers (conv1, pool1, conv2) and image_size.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from numpy_adam.nn.kernels import col2im_cn, im2col_cn
+from numpy_adam.models.cifar_cnn import CifarCNN
+from numpy_adam.nn.fast_kernels import col2im_cn, im2col_cn
+from numpy_adam.nn.im2col import output_shape
 
 from .cnn_step import batch_rows, numpy_step_fn, torch_step_fn
 
-K, PAD = 5, 2
-LAYERS = ((3, 16, 32), (16, 32, 16))  # (in channels, out channels, input size) of conv1, conv2
+
+def conv_inputs(model: CifarCNN) -> list[tuple]:
+    """[(conv1, its input (H, W)), (conv2, its input (H, W))] of ``model``: conv2 reads
+    pool1's output of conv1's output."""
+    side = model.image_size
+    conv1_out = output_shape((1, 1, side, side), model.conv1.kernel_size, model.conv1.stride,
+                             model.conv1.padding, "conv1")
+    pool1_out = output_shape((1, 1) + conv1_out, model.pool1.kernel_size, model.pool1.stride,
+                             (0, 0), "pool1")
+    return [(model.conv1, (side, side)), (model.conv2, pool1_out)]
 
 
-def conv_work(n: int):
+def conv_work(n: int, model: CifarCNN):
     """Two zero-argument callables for batch n: (the five GEMMs, GEMMs + im2col/col2im)."""
     rng = np.random.default_rng(n)
     parts = []
-    for c, o, size in LAYERS:
-        x = rng.standard_normal((c, n, size, size), dtype=np.float32)      # (C, N, H, W)
-        cols = np.empty((c, K, K, n, size, size), dtype=np.float32)
-        im2col_cn(x, K, K, 1, 1, PAD, PAD, cols)
-        w = rng.standard_normal((o, c * K * K), dtype=np.float32)          # (O, C·k·k)
-        dy = rng.standard_normal((o, n * size * size), dtype=np.float32)   # (O, L)
-        parts.append((x, cols, w, dy))
-    (x1, cols1, w1, dy1), (x2, cols2, w2, dy2) = parts
+    for conv, (height, width) in conv_inputs(model):
+        c, o = conv.in_channels, conv.out_channels
+        (kh, kw), window = conv.kernel_size, (*conv.stride, *conv.padding)
+        out_h, out_w = output_shape((n, c, height, width), conv.kernel_size, conv.stride,
+                                    conv.padding, "conv")
+        x = rng.standard_normal((c, n, height, width), dtype=np.float32)     # (C, N, H, W)
+        cols = np.empty((c, kh, kw, n, out_h, out_w), dtype=np.float32)
+        im2col_cn(x, kh, kw, *window, cols)
+        w = rng.standard_normal((o, c * kh * kw), dtype=np.float32)          # (O, C·kh·kw)
+        dy = rng.standard_normal((o, n * out_h * out_w), dtype=np.float32)   # (O, L)
+        parts.append((x, cols, w, dy, (kh, kw, *window)))
+    (x1, cols1, w1, dy1, args1), (x2, cols2, w2, dy2, args2) = parts
     c1, c2 = cols1.reshape(w1.shape[1], -1), cols2.reshape(w2.shape[1], -1)
     dcols2 = np.empty_like(c2)
     dx2 = np.empty_like(x2)
@@ -50,10 +67,10 @@ def conv_work(n: int):
         np.matmul(w2.T, dy2, out=dcols2)
 
     def gemms_and_data_movement():
-        im2col_cn(x1, K, K, 1, 1, PAD, PAD, cols1)
-        im2col_cn(x2, K, K, 1, 1, PAD, PAD, cols2)
+        im2col_cn(x1, *args1, cols1)
+        im2col_cn(x2, *args2, cols2)
         gemms()
-        col2im_cn(dcols2.reshape(cols2.shape), 1, 1, PAD, PAD, dx2)
+        col2im_cn(dcols2.reshape(cols2.shape), *args2[2:], dx2)
 
     return gemms, gemms_and_data_movement
 
@@ -62,11 +79,11 @@ def bench_conv_floor(batch_sizes, rounds: int, torch=None) -> list[dict]:
     """One row per batch size: ms of the conv floor parts and, with torch, of its whole
     step and each part's median ratio to it."""
     def candidates_for(n):
-        gemms, with_movement = conv_work(n)
+        _, model = numpy_step_fn(n)
+        gemms, with_movement = conv_work(n, model)
         candidates = {"conv GEMMs": gemms, "conv GEMMs + im2col/col2im": with_movement}
         if torch is not None:
-            _, model = numpy_step_fn(n)
-            candidates["torch step"] = torch_step_fn(torch, n, model.state_dict())
+            candidates["torch step"] = torch_step_fn(torch, n, model)
         return candidates
 
     return batch_rows(batch_sizes, candidates_for, "torch step" if torch is not None else None,

@@ -1,26 +1,32 @@
-"""BatchNorm2d → ReLU → MaxPool2d as one fused stage in the channel-major layout (C, N, H, W).
+"""Fast tier: BatchNorm2d → ReLU → MaxPool2d as one fused stage in the layout (C, N, H, W).
 
 The stage owns no parameters: it reads and writes those of an existing
-:class:`~numpy_adam.nn.batchnorm.BatchNorm2d` (γ, β, running statistics, ``training``)
-and the window of an existing :class:`~numpy_adam.nn.pooling.MaxPool2d`, so a model that
-uses it keeps its state_dict keys and can switch between the fused and the plain path.
-It is not a :class:`Module` on purpose: registering it would add state_dict keys.
+:class:`~numpy_adam.nn.batchnorm.BatchNorm2d` (weight, bias, running statistics,
+``training``) and the window of an existing :class:`~numpy_adam.nn.pooling.MaxPool2d`, so a
+model that uses it keeps the state_dict keys of those layers. It is not a
+:class:`~numpy_adam.nn.module.Module` on purpose: registering it would add state_dict keys.
 
-Forward, x (C, N, H, W) → y (C, N, H', W'), exactly the plain layers' math:
+Forward, x (C, N, H, W) → y (C, N, H', W'), the three reference layers' math:
 
-    train: μ_c, σ²_c = batch mean, biased variance over N·H·W (running stats updated as
-           BatchNorm2d does);  eval: μ_c, σ²_c = running_mean, running_var
-    x̂ = (x − μ_c)/√(σ²_c + ε),   z = max(γ_c x̂ + β_c, 0),   y = maxpool(z)
+    train: μ_c, σ²_c = batch mean, biased variance over N·H·W (running statistics updated
+           by BatchNorm2d.update_running_stats);  eval: μ_c, σ²_c = running_mean, running_var
+    x̂ = (x − μ_c)/√(σ²_c + ε),   z = max(w_c x̂ + b_c, 0),   y = maxpool(z)
 
-Backward, dy (C, N, H', W') → dx (C, N, H, W); assigns the batchnorm's γ.grad, β.grad:
+with w, b the batchnorm's weight and bias. Backward, dy (C, N, H', W') → dx (C, N, H, W);
+assigns the batchnorm's weight.grad and bias.grad:
 
     dz = dy routed to each window's argmax (first maximum), masked by z > 0
-    dβ = Σ dz,   dγ = Σ dz·x̂
-    train: dx = γ/√(σ²+ε) · (dz − mean(dz) − x̂·mean(dz·x̂));   eval: dx = γ/√(σ²+ε) · dz
+    dbias = Σ dz,   dweight = Σ dz·x̂
+    train: dx = w/√(σ²+ε) · (dz − mean(dz) − x̂·mean(dz·x̂));   eval: dx = w/√(σ²+ε) · dz
 
-Pool windows: any kernel and stride (no padding, floor output size), as MaxPool2d.
-The input array is overwritten by x̂ when ``overwrite_input=True`` (the caller's
-throw-away conv output), saving one allocation per step; otherwise x̂ is a new array.
+Why fused: the three layers each make a full pass over the activations (and keep a copy
+for backward); fused, forward and backward are one pass each. The batch statistics are
+summed in float64 (:func:`~.fast_kernels.channel_mean_var`), so float32 results round
+slightly differently from BatchNorm2d's. Pool windows: any kernel and stride (no padding,
+floor output size), as MaxPool2d. The input array is overwritten by x̂ when
+``overwrite_input=True`` (the caller's throw-away conv output), saving one allocation per
+step; otherwise x̂ is a new array. Tested against the reference layers in
+tests/nn/test_fast_tier.py.
 """
 from __future__ import annotations
 
@@ -29,15 +35,17 @@ from typing import NamedTuple
 import numpy as np
 
 from .batchnorm import BatchNorm2d
-from .checks import check_grad_output, forward_cache
+from .checks import check_channel_major_input, check_grad_output, forward_cache
+from .fast_kernels import bn_relu_maxpool_backward, bn_relu_maxpool_forward, channel_mean_var
 from .im2col import output_shape
-from .kernels import bn_relu_maxpool_backward, bn_relu_maxpool_forward, channel_mean_var
 from .pooling import MaxPool2d
 
 _NO_PADDING = (0, 0)
 
 
-class _FusedCache(NamedTuple):
+class FusedCache(NamedTuple):
+    """What backward needs from forward."""
+
     xhat: np.ndarray      # (C, N, H, W) normalised input
     y: np.ndarray         # (C, N, H', W') output (its sign is the ReLU mask at the argmax)
     argmax: np.ndarray    # (C, N, H', W') int32, in-window index u·kw + v of each window's max
@@ -52,6 +60,9 @@ class BatchNormReLUMaxPool:
         bn: the BatchNorm2d whose parameters, buffers and mode are used.
         pool: the MaxPool2d whose kernel_size and stride are used.
         overwrite_input: write x̂ into the forward's input array (default False).
+
+    forward(x (C, N, H, W)) → y (C, N, H', W'), the batchnorm's dtype.
+    backward(dy (C, N, H', W')) → dx (C, N, H, W); assigns bn.weight.grad, bn.bias.grad.
     """
 
     def __init__(self, bn: BatchNorm2d, pool: MaxPool2d, *, overwrite_input: bool = False):
@@ -61,18 +72,13 @@ class BatchNormReLUMaxPool:
             raise TypeError(f"BatchNormReLUMaxPool: pool must be a MaxPool2d, "
                             f"got {type(pool).__name__}")
         self.bn, self.pool, self.overwrite_input = bn, pool, bool(overwrite_input)
-        self._cache: _FusedCache | None = None
+        self._cache: FusedCache | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x (C, N, H, W) → y (C, N, H', W'), x's dtype (that of the batchnorm)."""
         bn = self.bn
         name = "BatchNormReLUMaxPool"
-        if not isinstance(x, np.ndarray) or x.ndim != 4 or x.shape[0] != bn.num_features:
-            raise ValueError(f"{name}: expected a (C={bn.num_features}, N, H, W) array, got "
-                             f"{getattr(x, 'shape', type(x).__name__)}")
-        if x.dtype != bn.weight.data.dtype:
-            raise TypeError(f"{name}: input dtype {x.dtype} does not match the batchnorm's "
-                            f"{bn.weight.data.dtype}")
+        check_channel_major_input(x, name, bn.num_features, bn.weight.data.dtype)
         n_ch, n, height, width = x.shape
         out_h, out_w = output_shape((n, n_ch, height, width), self.pool.kernel_size,
                                     self.pool.stride, _NO_PADDING, name)
@@ -85,7 +91,7 @@ class BatchNormReLUMaxPool:
             var = np.empty(n_ch)   # (C,) float64
             channel_mean_var(x, mean, var)
             dtype = x.dtype
-            bn._update_running_stats(mean.astype(dtype), var.astype(dtype), m)
+            bn.update_running_stats(mean.astype(dtype), var.astype(dtype), m)
         else:
             mean = bn.running_mean.astype(np.float64)
             var = bn.running_var.astype(np.float64)
@@ -96,20 +102,24 @@ class BatchNormReLUMaxPool:
         (kh, kw), (sh, sw) = self.pool.kernel_size, self.pool.stride
         bn_relu_maxpool_forward(x, mean, inv_std, bn.weight.data, bn.bias.data, kh, kw, sh, sw,
                                 xhat, y, argmax)
-        self._cache = _FusedCache(xhat, y, argmax, inv_std, bn.training)
+        self._cache = FusedCache(xhat, y, argmax, inv_std, bn.training)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        """dy (C, N, H', W') → dx (C, N, H, W); assigns bn.weight.grad (dγ), bn.bias.grad (dβ)."""
+        """dy (C, N, H', W') → dx (C, N, H, W); assigns bn.weight.grad and bn.bias.grad."""
         cache = forward_cache(self)
-        check_grad_output(dy, cache.y.shape, "BatchNormReLUMaxPool")
+        check_grad_output(dy, cache.y.shape, "BatchNormReLUMaxPool", cache.y.dtype)
         self._cache = None
         n_ch = cache.xhat.shape[0]
         dx = np.empty_like(cache.xhat)  # (C, N, H, W)
-        dgamma, dbeta = np.empty(n_ch), np.empty(n_ch)  # (C,) float64
+        dweight, dbias = np.empty(n_ch), np.empty(n_ch)  # (C,) float64
         (_, kw), (sh, sw) = self.pool.kernel_size, self.pool.stride
         bn_relu_maxpool_backward(dy, cache.y, cache.argmax, cache.xhat, self.bn.weight.data,
-                                 cache.inv_std, kw, sh, sw, cache.training, dx, dgamma, dbeta)
-        self.bn.weight.grad[...] = dgamma
-        self.bn.bias.grad[...] = dbeta
+                                 cache.inv_std, kw, sh, sw, cache.training, dx, dweight, dbias)
+        self.bn.weight.grad[...] = dweight
+        self.bn.bias.grad[...] = dbias
         return dx
+
+    def __repr__(self) -> str:
+        return (f"BatchNormReLUMaxPool({self.bn.extra_repr()}, {self.pool.extra_repr()}, "
+                f"overwrite_input={self.overwrite_input})")

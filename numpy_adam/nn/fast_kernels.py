@@ -1,32 +1,27 @@
-"""Numba kernels behind the fast layer paths: im2col / col2im and fused BatchNorm+ReLU+MaxPool.
+"""Fast tier: the Numba kernels behind the channel-major conv and the fused batchnorm stage.
 
-All kernels work in the channel-major internal layout (C, N, H, W) ("CN" below): for a
-channel c the block x[c] is contiguous, so per-channel reductions (batchnorm) stream
-through memory, and a conv's GEMM output (O, N·H'·W') *is* that layout without a
-transpose. Public layers stay NCHW; they hand these kernels transposed views.
+All kernels work in the channel-major layout (C, N, H, W): for a channel c the block x[c]
+is contiguous, so per-channel reductions (batchnorm) stream through memory, and a conv's
+GEMM output (O, N·H'·W') *is* that layout without a transpose.
 
-The plain NumPy functions (:func:`numpy_adam.nn.im2col.im2col`, :func:`~.im2col.col2im`,
-:class:`~numpy_adam.nn.batchnorm.BatchNorm2d`, :class:`~numpy_adam.nn.activation.ReLU`,
-:class:`~numpy_adam.nn.pooling.MaxPool2d`) are the oracle these are tested against in
-float64 (tests/nn/test_kernels.py). Kernels take arrays and scalars only and write into
-output arrays the caller allocates; they run (slowly) under ``NUMBA_DISABLE_JIT=1``.
+    im2col_cn, col2im_cn        :func:`numpy_adam.nn.im2col.im2col` / ``col2im`` with inline
+                                padding (used by :mod:`.fast_conv`)
+    channel_mean_var            batchnorm's batch statistics (used by :mod:`.fast_fused`)
+    bn_relu_maxpool_forward,    BatchNorm2d → ReLU → MaxPool2d in one pass each way
+    bn_relu_maxpool_backward    (used by :mod:`.fast_fused`)
 
-Threads: the kernels are serial on purpose. On this 2-core machine a ``parallel=True``
-version of the same loops measured 8 ms instead of 0.5 ms for one normalisation pass under
-Numba's default threading layer: its worker threads waited for a core held by OpenBLAS's
-spinning threads (or by another process). Under the workqueue layer (threads.py), versions
-with ``prange`` over channels made whole training steps 1.02x (batch 100) to 1.1x
-(batch 16) slower, timed interleaved in one process. The GEMMs between the kernels keep
-both cores busy through OpenBLAS.
+Each is tested against the NumPy reference (im2col/col2im, BatchNorm2d, ReLU, MaxPool2d)
+in tests/nn/test_fast_tier.py, and also runs as plain Python under ``NUMBA_DISABLE_JIT=1``
+(tests/nn/test_no_jit.py). Kernels take arrays and scalars only and write into output
+arrays the caller allocates.
+
+Threads: the kernels are serial on purpose. The GEMMs between them already keep every core
+busy through OpenBLAS, and parallel Numba loops here would contend with OpenBLAS's threads
+for the same cores instead of adding throughput.
 """
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
-
-from .threads import apply_thread_policy
-
-apply_thread_policy()  # before any parallel kernel runs; see threads.py
 
 _JIT = dict(cache=True, nogil=True)
 
@@ -38,8 +33,8 @@ def im2col_cn(x, kh, kw, sh, sw, ph, pw, cols):
     x:    (C, N, H, W) input (any strides)
     cols: (C, kh, kw, N, H', W') output, filled completely:
           cols[c, u, v, n, i, j] = x[c, n, i·sh + u − ph, j·sw + v − pw], 0 outside x
-    (Written as plain loops with the bounds test inside: measured faster here than
-    variants that split the valid range or zero whole rows first.)
+    (One loop nest with the bounds test inside, rather than separate loops for the border:
+    the simplest form, and the border is a small part of the work.)
     """
     n_ch, n_img, height, width = x.shape
     out_h, out_w = cols.shape[4], cols.shape[5]
@@ -119,26 +114,26 @@ def _later_is_larger(z, best):
 
 
 @njit(**_JIT)
-def bn_relu_maxpool_forward(x, mean, inv_std, gamma, beta, kh, kw, sh, sw, xhat, y, argmax):
-    """Normalise, then y = maxpool(relu(γ x̂ + β)), remembering each window's argmax.
+def bn_relu_maxpool_forward(x, mean, inv_std, weight, bias, kh, kw, sh, sw, xhat, y, argmax):
+    """Normalise, then y = maxpool(relu(weight·x̂ + bias)), remembering each window's argmax.
 
     x:       (C, N, H, W) input; xhat may be the same array (normalised in place)
     mean, inv_std: (C,) float64, μ_c and 1/√(σ²_c + ε)
-    gamma, beta:   (C,) γ, β
+    weight, bias:  (C,) the batchnorm's affine parameters w_c, b_c
     xhat:    (C, N, H, W) output, x̂ = (x − μ_c)·inv_std_c (every element, also any the
              pool windows do not cover)
-    y:       (C, N, H', W') output, y[c,n,i,j] = max_{u,v} relu(γ_c x̂[c,n,i·sh+u,j·sw+v] + β_c)
+    y:       (C, N, H', W') output, y[c,n,i,j] = max_{u,v} relu(w_c x̂[c,n,i·sh+u,j·sw+v] + b_c)
     argmax:  (C, N, H', W') int32 output, in-window index u·kw + v of the FIRST maximum of
-             z = γ x̂ + β in row-major window order (a NaN is its window's maximum, as
+             z = w_c x̂ + b_c in row-major window order (a NaN is its window's maximum, as
              np.argmax). ReLU is applied after the max (max and ReLU commute); where
-             y = 0 the argmax may differ from the plain path's but receives no gradient.
+             y = 0 the argmax may differ from the reference path's but receives no gradient.
     """
     n_ch, n_img, height, width = x.shape
     out_h, out_w = y.shape[2], y.shape[3]
     two_by_two = kh == 2 and kw == 2 and sh == 2 and sw == 2
     for c in range(n_ch):
         mu, s = x.dtype.type(mean[c]), x.dtype.type(inv_std[c])
-        g, b = gamma[c], beta[c]
+        wc, bc = weight[c], bias[c]
         for n in range(n_img):
             xp, xh = x[c, n], xhat[c, n]  # (H, W) planes
             for h in range(height):
@@ -149,10 +144,10 @@ def bn_relu_maxpool_forward(x, mean, inv_std, gamma, beta, kh, kw, sh, sw, xhat,
                 for j in range(out_w):
                     h0, w0 = i * sh, j * sw
                     if two_by_two:  # the CNN's pools: unrolled, branch-free
-                        a0 = g * xh[h0, w0] + b
-                        a1 = g * xh[h0, w0 + 1] + b
-                        a2 = g * xh[h0 + 1, w0] + b
-                        a3 = g * xh[h0 + 1, w0 + 1] + b
+                        a0 = wc * xh[h0, w0] + bc
+                        a1 = wc * xh[h0, w0 + 1] + bc
+                        a2 = wc * xh[h0 + 1, w0] + bc
+                        a3 = wc * xh[h0 + 1, w0 + 1] + bc
                         t01 = _later_is_larger(a1, a0)
                         m01 = a1 if t01 else a0
                         k01 = 1 if t01 else 0
@@ -163,11 +158,11 @@ def bn_relu_maxpool_forward(x, mean, inv_std, gamma, beta, kh, kw, sh, sw, xhat,
                         best = m23 if t else m01
                         where = k23 if t else k01
                     else:
-                        best = g * xh[h0, w0] + b
+                        best = wc * xh[h0, w0] + bc
                         where = 0
                         for u in range(kh):
                             for v in range(kw):
-                                z = g * xh[h0 + u, w0 + v] + b
+                                z = wc * xh[h0 + u, w0 + v] + bc
                                 t = _later_is_larger(z, best)
                                 best = z if t else best
                                 where = u * kw + v if t else where
@@ -176,20 +171,20 @@ def bn_relu_maxpool_forward(x, mean, inv_std, gamma, beta, kh, kw, sh, sw, xhat,
 
 
 @njit(**_JIT)
-def bn_relu_maxpool_backward(dy, y, argmax, xhat, gamma, inv_std, kw, sh, sw, training,
-                             dx, dgamma, dbeta):
+def bn_relu_maxpool_backward(dy, y, argmax, xhat, weight, inv_std, kw, sh, sw, training,
+                             dx, dweight, dbias):
     """Backward of :func:`bn_relu_maxpool_forward`.
 
     dy, y, argmax: (C, N, H', W') upstream gradient, forward output, forward argmax
-    xhat:    (C, N, H, W) forward x̂;  gamma, inv_std: (C,);  kw, sh, sw: the pool window
+    xhat:    (C, N, H, W) forward x̂;  weight, inv_std: (C,);  kw, sh, sw: the pool window
     training: batch statistics (True) or running statistics (False) were used
-    dx:      (C, N, H, W) output;  dgamma, dbeta: (C,) float64 outputs
+    dx:      (C, N, H, W) output;  dweight, dbias: (C,) float64 outputs
 
-    With dz = ∂L/∂(γx̂+β): dy at each window's argmax where the output is positive
+    With dz = ∂L/∂(w_c x̂ + b_c): dy at each window's argmax where the output is positive
     (ReLU), 0 elsewhere (summed where windows share an argmax):
-        dβ_c = Σ dz,   dγ_c = Σ dz·x̂
-        train: dx = γ_c inv_std_c (dz − dβ_c/m − x̂ dγ_c/m),   m = N·H·W
-        eval:  dx = γ_c inv_std_c dz
+        dbias_c = Σ dz,   dweight_c = Σ dz·x̂
+        train: dx = w_c inv_std_c (dz − dbias_c/m − x̂ dweight_c/m),   m = N·H·W
+        eval:  dx = w_c inv_std_c dz
     """
     n_ch, n_img, height, width = xhat.shape
     out_h, out_w = dy.shape[2], dy.shape[3]
@@ -210,11 +205,13 @@ def bn_relu_maxpool_backward(dy, y, argmax, xhat, gamma, inv_std, kw, sh, sw, tr
                         g = dyp[i, j]
                         sum_dz += g
                         sum_dz_xhat += g * xh[i * sh + u, j * sw + v]
-        dbeta[c] = sum_dz
-        dgamma[c] = sum_dz_xhat
-        scale = gamma[c] * inv_std[c]
-        a = dx.dtype.type(scale * (sum_dz / m)) if training else dx.dtype.type(0)
-        b = dx.dtype.type(scale * (sum_dz_xhat / m)) if training else dx.dtype.type(0)
+        dbias[c] = sum_dz
+        dweight[c] = sum_dz_xhat
+        scale = weight[c] * inv_std[c]
+        # dx = sdz − mdz − x̂·mdzx with sdz = scale·dz, mdz = scale·mean(dz) and
+        # mdzx = scale·mean(dz·x̂) in train mode (the two means are 0 in eval mode)
+        mdz = dx.dtype.type(scale * (sum_dz / m)) if training else dx.dtype.type(0)
+        mdzx = dx.dtype.type(scale * (sum_dz_xhat / m)) if training else dx.dtype.type(0)
         zero = dx.dtype.type(0)
         if kw == 2 and sh == 2 and sw == 2 and height == 2 * out_h and width == 2 * out_w:
             # the CNN's 2×2 pools tile the plane: one dense branch-free pass
@@ -223,18 +220,18 @@ def bn_relu_maxpool_backward(dy, y, argmax, xhat, gamma, inv_std, kw, sh, sw, tr
                 for i in range(out_h):
                     for j in range(out_w):
                         k = ap[i, j]
-                        g = dx.dtype.type(scale * dyp[i, j]) if yp[i, j] > 0 else zero
+                        sdz = dx.dtype.type(scale * dyp[i, j]) if yp[i, j] > 0 else zero
                         h, w = 2 * i, 2 * j
-                        dxp[h, w] = -a - xh[h, w] * b + (g if k == 0 else zero)
-                        dxp[h, w + 1] = -a - xh[h, w + 1] * b + (g if k == 1 else zero)
-                        dxp[h + 1, w] = -a - xh[h + 1, w] * b + (g if k == 2 else zero)
-                        dxp[h + 1, w + 1] = -a - xh[h + 1, w + 1] * b + (g if k == 3 else zero)
+                        dxp[h, w] = -mdz - xh[h, w] * mdzx + (sdz if k == 0 else zero)
+                        dxp[h, w + 1] = -mdz - xh[h, w + 1] * mdzx + (sdz if k == 1 else zero)
+                        dxp[h + 1, w] = -mdz - xh[h + 1, w] * mdzx + (sdz if k == 2 else zero)
+                        dxp[h + 1, w + 1] = -mdz - xh[h + 1, w + 1] * mdzx + (sdz if k == 3 else zero)
             continue
         for n in range(n_img):
             xh, dxp = xhat[c, n], dx[c, n]
             for h in range(height):
                 for w in range(width):
-                    dxp[h, w] = -a - xh[h, w] * b
+                    dxp[h, w] = -mdz - xh[h, w] * mdzx
             yp, ap, dyp = y[c, n], argmax[c, n], dy[c, n]
             for i in range(out_h):
                 for j in range(out_w):

@@ -1,0 +1,100 @@
+"""The fast twin of CifarCNN: the same network and parameters, run by the fast tier.
+
+:class:`FastCifarCNN` is what training uses (``numpy_adam.training.tasks.CifarTask``). It
+subclasses :class:`~numpy_adam.models.cifar_cnn.CifarCNN` and inherits everything but forward
+and backward: constructor arguments and their checks, initialisation (same ``rng`` draws),
+parameters as views of one flat buffer, state_dict keys, input checks. A state_dict moves
+between the two models either way. Its forward runs the conv blocks in the channel-major
+layout (C, N, H, W), so the convs' GEMM outputs need no transposes, with the fast stages of
+:mod:`numpy_adam.nn` built once on the model's own layers:
+
+    x (N, 3, S, S)       to_channel_major: one transposing copy       (3, N, S, S)
+    conv1_cn             ChannelMajorConv2d(conv1)                    (c1, N, S, S)
+    block1               BatchNormReLUMaxPool(bn1, pool1)             (c1, N, S/2, S/2)
+    conv2_cn             ChannelMajorConv2d(conv2)                    (c2, N, S/2, S/2)
+    block2               BatchNormReLUMaxPool(bn2, pool2)             (c2, N, S/4, S/4)
+    flatten_cn           back to NCHW order, flattened                (N, c2·(S/4)²)
+    fc1, bn3, relu3, fc2 the reference layers                         (N, num_classes)
+
+(relu1, relu2 and flatten_features are not called: the fused stages and flatten_cn do their
+work; pool1 and pool2 only lend their window.) The stages are plain objects, not
+submodules, so they add no state_dict keys.
+
+Backward contract. ``backward(dlogits)`` takes dlogits of the logits' shape and dtype,
+once per forward (as CifarCNN's), assigns every parameter's gradient and returns None: it
+does not compute ∂L/∂x, the input gradient of conv1 (a GEMM and a col2im that training
+never uses; PyTorch skips it too for images that do not require grad). Use CifarCNN, same
+state_dict, when the input gradient is needed (gradient checks).
+
+Agreement with CifarCNN is tested in tests/models/test_cifar_cnn_fast.py (logits, every
+parameter gradient, running statistics; train and eval; float64 and float32). The two
+differ by rounding only: batch statistics summed in float64, dW's GEMM in the transposed
+orientation, the order of ReLU and max.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from numpy_adam.nn.fast_conv import ChannelMajorConv2d, swap_batch_and_channels
+from numpy_adam.nn.fast_fused import BatchNormReLUMaxPool
+
+from .cifar_cnn import POOL, CifarCNN, CifarCNNCache
+
+
+class FastCifarCNN(CifarCNN):
+    """:class:`~numpy_adam.models.cifar_cnn.CifarCNN` run by the fast tier (module doc).
+
+    Args: exactly CifarCNN's.
+
+    forward(x (N, 3, S, S)) -> logits (N, num_classes).
+    backward(dlogits (N, num_classes)) -> None; assigns every parameter's grad, computes no dx.
+
+    Public stages, in forward order (what ``forward`` calls, usable one by one, e.g. by the
+    bench): ``to_channel_major``, ``conv1_cn``, ``block1``, ``conv2_cn``, ``block2``,
+    ``flatten_cn``, then the classifier layers fc1, bn3, relu3, fc2; backward in reverse
+    with ``unflatten_cn`` and ``conv1_cn.backward_params_only``.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.conv1_cn = ChannelMajorConv2d(self.conv1)
+        # overwrite_input: x̂ goes into the conv output, which nothing else reads
+        self.block1 = BatchNormReLUMaxPool(self.bn1, self.pool1, overwrite_input=True)
+        self.conv2_cn = ChannelMajorConv2d(self.conv2)
+        self.block2 = BatchNormReLUMaxPool(self.bn2, self.pool2, overwrite_input=True)
+
+    @staticmethod
+    def to_channel_major(x: np.ndarray) -> np.ndarray:
+        """x (N, C, H, W) -> a contiguous copy (C, N, H, W): im2col then reads whole planes
+        instead of gathering across the batch from a transposed view."""
+        return swap_batch_and_channels(x)
+
+    def flatten_cn(self, h: np.ndarray) -> np.ndarray:
+        """h (c2, N, S/4, S/4) -> (N, c2·(S/4)²) in the NCHW flatten order fc1 expects."""
+        return h.transpose(1, 0, 2, 3).reshape(h.shape[1], -1)
+
+    def unflatten_cn(self, d: np.ndarray) -> np.ndarray:
+        """d (N, c2·(S/4)²) -> contiguous (c2, N, S/4, S/4), the adjoint of :meth:`flatten_cn`."""
+        n, c2 = d.shape[0], self.channels[1]
+        side = self.image_size // POOL // POOL
+        d = d.reshape(n, c2, -1).transpose(1, 0, 2)             # (c2, N, (S/4)²)
+        return np.ascontiguousarray(d).reshape(c2, n, side, side)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """x (N, 3, S, S) -> logits (N, num_classes); S = image_size (32 for CIFAR-10)."""
+        self._check_input(x)
+        h = self.conv1_cn.forward(self.to_channel_major(x))  # (c1, N, S, S)
+        h = self.block1.forward(h)                            # (c1, N, S/2, S/2)
+        h = self.block2.forward(self.conv2_cn.forward(h))     # (c2, N, S/4, S/4)
+        h = self.relu3(self.bn3(self.fc1(self.flatten_cn(h))))  # (N, hidden)
+        logits = self.fc2(h)                                  # (N, num_classes)
+        self._cache = CifarCNNCache(logits.shape, logits.dtype)
+        return logits
+
+    def backward(self, dlogits: np.ndarray) -> None:
+        """dlogits (N, num_classes) -> None; assigns every parameter's grad (no input grad)."""
+        d = self.fc2.backward(self._begin_backward(dlogits))                   # (N, hidden)
+        d = self.fc1.backward(self.bn3.backward(self.relu3.backward(d)))       # (N, c2·(S/4)²)
+        d = self.conv2_cn.backward(self.block2.backward(self.unflatten_cn(d)))  # (c1, N, S/2, S/2)
+        self.conv1_cn.backward_params_only(self.block1.backward(d))
+        return None
