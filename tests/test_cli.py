@@ -27,6 +27,45 @@ def test_bad_arguments_exit_2_naming_them(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+INF, NAN = float("inf"), float("nan")
+
+
+@pytest.mark.parametrize("argv, kwargs", [
+    (["--momentum", "1.5"], dict(momentum=1.5)),  # accepted by both (PyTorch: momentum >= 0)
+    (["--momentum", "-0.5"], dict(momentum=-0.5)),
+    (["--momentum", "nan"], dict(momentum=NAN)),
+    (["--momentum", "0.9", "--dampening", "1.5"], dict(momentum=0.9, dampening=1.5)),
+    (["--momentum", "0.9", "--dampening", "1.0"], dict(momentum=0.9, dampening=1.0)),
+    (["--nesterov"], dict(nesterov=True)),
+    (["--momentum", "0.9", "--nesterov"], dict(momentum=0.9, nesterov=True)),
+    (["--weight-decay", "-1"], dict(weight_decay=-1.0)),
+    (["--lr", "inf"], dict(lr=INF)),
+])
+def test_cli_and_sgd_accept_and_refuse_the_same_options(argv, kwargs, tmp_path, capsys):
+    """`numpy-adam train --optimizer sgd ...` runs exactly when SGD(...) accepts the options, and
+    otherwise exits 2 with SGD's message (after the owner's name)."""
+    import numpy as np
+
+    from numpy_adam.nn import Parameter
+    from numpy_adam.optim import SGD
+
+    try:
+        SGD([("x", Parameter(np.ones(1)))], **kwargs)
+        sgd_error = None
+    except ValueError as error:
+        sgd_error = str(error)
+    cli = ["train", "--model", "quadratic", "--optimizer", "sgd", "--steps", "2", *argv,
+           "--out", str(tmp_path / "run"), "--quiet"]
+    if sgd_error is None:
+        assert main(cli) == 0, f"SGD accepts {kwargs}, the CLI must run"
+        return
+    with pytest.raises(SystemExit) as exit_info:
+        main(cli)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2, err
+    assert sgd_error.split(": ", 1)[1] in err, f"SGD says {sgd_error!r}, the CLI said {err!r}"
+
+
 def test_quadratic_train_from_the_cli(tmp_path, capsys):
     assert main(["train", "--model", "quadratic", "--steps", "20", "--lr", "0.1",
                  "--out", str(tmp_path / "q"), "--quiet"]) == 0

@@ -8,10 +8,10 @@ against plain gradient descent (α = 0.1);
 Figure 4 — "What averaging does": the element samples of the two Adam runs at batch 100
 (Figure 1's and Figure 2's), no runs of its own.
 
-SGD uses PyTorch's heavy-ball convention b_t = μ b_{t−1} + g_t, θ_t = θ_{t−1} − α b_t
-(dampening 0); its learning rates are chosen so that the effective step on a steady
-gradient, α/(1 − μ), is 0.1 in both figures. Its spread statistics come from a passive
-probe with the compared Adam run's (β1, β2).
+SGD runs use dampening 0, so their effective learning rate on a steady gradient is α/(1 − μ)
+(momentum convention: :mod:`numpy_adam.optim.sgd`); their learning rates make it 0.1 in both
+figures. Their spread statistics come from a passive probe with the compared Adam run's
+(β1, β2).
 
 Experiment code never draws: ``run_plan`` trains and writes records, then the figures and
 the summary are made from those records (``plots.spread_figure``, ``numpy_adam.experiments.analysis``).

@@ -1,18 +1,21 @@
 """Optimizers over a flat parameter buffer: Adam, AdamW, SGD, with gradient-spread statistics.
 
-Each optimizer is one fused Numba kernel pass per step (:mod:`.kernels`) that also reduces the
-note's per-tensor statistics (:mod:`.stats`); :mod:`.reference` is the plain NumPy oracle.
+Each optimizer module opens with its algorithm box and, right under it, the box in plain NumPy
+(:func:`.adam.adam_update`, :func:`.sgd.sgd_update`, :func:`.probe.probe_update`); the
+statistics are defined, and computed plainly, in :mod:`.stats`. A step runs all of that as one
+fused Numba kernel pass (:mod:`.kernels`), tested against the plain functions.
 
     opt = Adam(model.named_parameters(), lr=1e-3)
     ...backward...
     opt.step()                       # compute_stats=True by default
     stats = last_step_stats(opt)     # SpreadStats: names, mean_abs_m, sigma, gamma, update, ...
 """
-from .adam import Adam, AdamHyperparameters, AdamW
+from .adam import Adam, AdamHyperparameters, AdamW, adam_update
 from .optimizer import FlatOptimizer, NonFiniteGradientError
-from .probe import SpreadProbe
-from .sgd import SGD, SGDHyperparameters
+from .probe import SpreadProbe, probe_update
+from .sgd import SGD, SGDHyperparameters, sgd_update
 from .stats import SpreadStats, last_step_stats
 
 __all__ = ["Adam", "AdamW", "SGD", "SpreadStats", "last_step_stats", "NonFiniteGradientError",
-           "SpreadProbe", "FlatOptimizer", "AdamHyperparameters", "SGDHyperparameters"]
+           "SpreadProbe", "FlatOptimizer", "AdamHyperparameters", "SGDHyperparameters",
+           "adam_update", "sgd_update", "probe_update"]

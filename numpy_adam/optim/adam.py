@@ -1,7 +1,33 @@
-"""Adam and AdamW over a flat parameter buffer, with the gradient-spread statistics."""
+r"""Adam (Kingma & Ba 2015) and AdamW, with PyTorch's options and semantics (``torch.optim.Adam``).
+
+Inputs: α (lr), β1, β2 (betas), ε (eps), λ (weight_decay), amsgrad, decoupled_weight_decay.
+State:  t = 0, m_0 = 0, v_0 = 0 (and v_max,0 = 0 with amsgrad), arrays (P,) in θ's dtype.
+
+    for t = 1, 2, ...:
+        g_t ← ∇f(θ_{t−1})
+        g_t ← g_t + λ θ_{t−1}                    if λ ≠ 0 and not decoupled   (L2 decay)
+        θ_{t−1} ← (1 − αλ) θ_{t−1}               if λ ≠ 0 and decoupled       (AdamW)
+        m_t ← β1 m_{t−1} + (1 − β1) g_t
+        v_t ← β2 v_{t−1} + (1 − β2) g_t²
+        m̂_t = m_t / (1 − β1^t)
+        v̂_t = v_t / (1 − β2^t)
+        amsgrad: v_max,t ← max(v_max,t−1, v_t);  v̄_t = v_max,t / (1 − β2^t)
+        else:    v̄_t = v̂_t
+        u_t = m̂_t / (√v̄_t + ε)                 ε outside the square root, as PyTorch
+        θ_t ← θ_{t−1} − α u_t
+
+Worked example: the first step (t = 1) has m̂_1 = g_1, v̂_1 = g_1², so each element moves by
+α g_1/(|g_1| + ε) ≈ α sign(g_1), whatever the gradient's magnitude.
+
+:func:`adam_update` below is this box line by line in NumPy; :class:`Adam` does the same in one
+fused Numba pass (:func:`~.kernels.adam_step_kernel`, given :func:`adam_scalars`), tested
+against it. Where γ comes from: :mod:`.stats` (σ̂² = v̂ − m̂², γ = σ̂/|m̂|, and why |u_t| is
+1/√(γ²+1) for β1 = β2, ε = 0).
+"""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -9,6 +35,32 @@ from .kernels import adam_step_kernel
 from .optimizer import FlatOptimizer
 from .stats import bias_corrections
 from .validation import check_betas, check_flag, check_nonnegative
+
+
+def adam_update(theta, g, m, v, v_max, t: int, lr: float, beta1: float, beta2: float,
+                eps: float, weight_decay: float = 0.0, amsgrad: bool = False,
+                decoupled_weight_decay: bool = False):
+    """Adam step t ≥ 1 of the box above on (P,) arrays; inputs are not modified.
+
+    theta, g, m, v: (P,) arrays of one float dtype, scalars are cast to it (as the kernel
+                    gets them); v_max: (P,) with amsgrad, else None
+    returns: θ_t, m_t, v_t, v_max,t (None without amsgrad), u_t (the step in units of α,
+             decoupled decay excluded), all (P,)
+    """
+    dt = theta.dtype.type
+    c1, c2 = bias_corrections(beta1, beta2, t)            # 1/(1 − β1^t), 1/(1 − β2^t): float64
+    if weight_decay != 0.0 and not decoupled_weight_decay:
+        g = g + dt(weight_decay) * theta                   # g_t ← g_t + λ θ_{t−1}
+    if weight_decay != 0.0 and decoupled_weight_decay:
+        theta = theta * dt(1.0 - lr * weight_decay)        # θ_{t−1} ← (1 − αλ) θ_{t−1}
+    m = dt(beta1) * m + dt(1.0 - beta1) * g                # m_t
+    v = dt(beta2) * v + dt(1.0 - beta2) * g * g            # v_t
+    if amsgrad:
+        v_max = np.maximum(v_max, v)                       # v_max,t
+    v_bar = v_max if amsgrad else v
+    u = (dt(c1) * m) / (np.sqrt(dt(c2) * v_bar) + dt(eps))  # u_t = m̂_t / (√v̄_t + ε)
+    theta = theta - dt(lr) * u                             # θ_t
+    return theta, m, v, (v_max if amsgrad else None), u
 
 
 @dataclass(frozen=True)
@@ -34,33 +86,49 @@ class AdamHyperparameters:
                    decoupled_weight_decay=check_flag(decoupled_weight_decay,
                                                      "decoupled_weight_decay", owner))
 
+    @property
+    def decay_factor(self) -> float:
+        """κ = 1 − αλ with decoupled decay (θ_{t−1} ← κ θ_{t−1}), else 1."""
+        return 1.0 - self.lr * self.weight_decay if self.decoupled_weight_decay else 1.0
+
     def as_dict(self) -> dict:
         d = asdict(self)
         d["betas"] = (d.pop("beta1"), d.pop("beta2"))
         return d
 
 
+class AdamScalars(NamedTuple):
+    """Adam's scalars of step t, as :func:`~.kernels.adam_step_kernel` takes them."""
+
+    lr: float               # α, in the state dtype (as the next nine)
+    beta1: float            # β1
+    one_minus_beta1: float  # 1 − β1
+    beta2: float            # β2
+    one_minus_beta2: float  # 1 − β2
+    c1: float               # 1/(1 − β1^t): m̂ = c1 m
+    c2: float               # 1/(1 − β2^t): v̂ = c2 v
+    eps: float              # ε
+    l2_decay: float         # λ with L2 decay, else 0 (g + 0·θ = g exactly: no branch)
+    decay_factor: float     # 1 − αλ with decoupled decay, else 1
+    c1_stats: float         # c1 in float64, for the statistics
+    c2_stats: float         # c2 in float64
+    amsgrad: bool
+
+
+def adam_scalars(h: AdamHyperparameters, t: int, dtype) -> AdamScalars:
+    """The scalars of step t ≥ 1 for a state of ``dtype`` (positional: once per step, and
+    NamedTuple keywords cost more than the kernel call on small buffers)."""
+    dt = np.dtype(dtype).type
+    c1, c2 = bias_corrections(h.beta1, h.beta2, t)  # float64, outside the loop
+    l2_decay = 0.0 if h.decoupled_weight_decay else h.weight_decay
+    return AdamScalars(dt(h.lr), dt(h.beta1), dt(1.0 - h.beta1), dt(h.beta2), dt(1.0 - h.beta2),
+                       dt(c1), dt(c2), dt(h.eps), dt(l2_decay), dt(h.decay_factor),
+                       np.float64(c1), np.float64(c2), h.amsgrad)
+
+
 class Adam(FlatOptimizer):
-    r"""Adam (Kingma & Ba 2015) with PyTorch's options and semantics (``torch.optim.Adam``).
-
-    Inputs: α (lr), β1, β2 (betas), ε (eps), λ (weight_decay), amsgrad, decoupled_weight_decay.
-    State:  t = 0, m_0 = 0, v_0 = 0 (and v_max,0 = 0 with amsgrad), arrays (P,) in θ's dtype.
-
-        for t = 1, 2, ...:
-            g_t ← ∇f(θ_{t−1})
-            g_t ← g_t + λ θ_{t−1}                    if λ ≠ 0 and not decoupled   (L2 decay)
-            θ_{t−1} ← (1 − αλ) θ_{t−1}               if λ ≠ 0 and decoupled       (AdamW)
-            m_t ← β1 m_{t−1} + (1 − β1) g_t
-            v_t ← β2 v_{t−1} + (1 − β2) g_t²
-            m̂_t = m_t / (1 − β1^t)
-            v̂_t = v_t / (1 − β2^t)
-            amsgrad: v_max,t ← max(v_max,t−1, v_t);  v̄_t = v_max,t / (1 − β2^t)
-            else:    v̄_t = v̂_t
-            u_t = m̂_t / (√v̄_t + ε)                 ε outside the square root, as PyTorch
-            θ_t ← θ_{t−1} − α u_t
-
-    Worked example: the first step (t = 1) has m̂_1 = g_1, v̂_1 = g_1², so each element moves by
-    α g_1/(|g_1| + ε) ≈ α sign(g_1), whatever the gradient's magnitude.
+    r"""Adam with PyTorch's options: the box in :mod:`numpy_adam.optim.adam` (this module's
+    docstring), step by step in :func:`adam_update`; one fused kernel pass per step.
 
     Statistics (``step(compute_stats=True)``, then ``last_stats``; definitions in
     :mod:`numpy_adam.optim.stats`) use this optimizer's m̂_t and v̂_t and report
@@ -70,9 +138,6 @@ class Adam(FlatOptimizer):
     * with L2 decay, g_t above (decay included) is the gradient m and v see, so it is included;
     * with amsgrad, σ̂, γ and neg_var_frac use v̂_t (the spread of recent gradients, not the
       running maximum), while the step uses v̄_t ≥ v̂_t: then |u| ≤ 1/√(γ²+1) per element.
-
-    For β1 = β2 and ε = 0 the per-element identity |u_t| = 1/√(γ²+1) holds exactly, with
-    γ = σ̂/|m̂|, σ̂² = v̂ − m̂²; with ε > 0 it reads u = sign(m̂)/(√(γ²+1) + ε/|m̂|).
 
     params:  Parameters, (name, Parameter) pairs (e.g. ``model.named_parameters()``) or a
              FlatParameters; flattened into one buffer (see :mod:`numpy_adam.nn.flat`)
@@ -122,7 +187,10 @@ class Adam(FlatOptimizer):
         compute_stats = self._check_compute_stats(compute_stats)
         self._reject_nonfinite_gradients()
         theta_before = self._sample_before_step(compute_stats)
-        self._apply_update(self.t + 1, compute_stats)
+        adam_step_kernel(self.flat.data, self.flat.grad, self.m, self.v,
+                         self.v_max if self.hparams.amsgrad else self._empty, self._chunks,
+                         adam_scalars(self.hparams, self.t + 1, self.dtype), compute_stats,
+                         self._parallel)
         self.t += 1
         self.last_stats = self._stats_of_last_step(has_spread=True) if compute_stats else None
         self.last_sample = self._sample_after_step(theta_before)
@@ -131,24 +199,7 @@ class Adam(FlatOptimizer):
         return (self.m, self.v, *bias_corrections(self.hparams.beta1, self.hparams.beta2, t))
 
     def _decay_factor(self) -> float:
-        h = self.hparams
-        return 1.0 - h.lr * h.weight_decay if h.decoupled_weight_decay else 1.0
-
-    def _apply_update(self, t: int, compute_stats: bool) -> None:
-        """The kernel pass of step t (≥ 1): θ, m, v (and v_max) updated in place, the
-        statistics sums in ``self._sums``; no gradient check, t and last_stats unchanged."""
-        h = self.hparams
-        c1, c2 = bias_corrections(h.beta1, h.beta2, t)  # float64, outside the loop
-        decoupled = h.decoupled_weight_decay
-        l2_decay = 0.0 if decoupled else h.weight_decay           # λ of g ← g + λθ, or 0
-        decay_factor = 1.0 - h.lr * h.weight_decay if decoupled else 1.0  # 1 − αλ, or 1
-        dt = self.dtype.type
-        adam_step_kernel(self.flat.data, self.flat.grad, self.m, self.v,
-                         self.v_max if h.amsgrad else self._empty,
-                         *self._chunks, self._partial, self._sums,
-                         dt(h.lr), dt(h.beta1), dt(1.0 - h.beta1), dt(h.beta2), dt(1.0 - h.beta2),
-                         dt(c1), dt(c2), dt(h.eps), dt(l2_decay), dt(decay_factor), h.amsgrad,
-                         np.float64(c1), np.float64(c2), compute_stats, self._parallel)
+        return self.hparams.decay_factor
 
 
 class AdamW(Adam):

@@ -35,7 +35,7 @@ from ..nn.flat import FlatParameters, flatten_parameters
 from ..nn.module import Module
 from . import kernels
 from .sample import ElementSample, choose_sample, take_sample
-from .stats import N_SUMS, SpreadStats, stats_from_sums
+from .stats import SpreadStats, stats_from_sums
 from .validation import check_count, check_flag, check_nonnegative, resolve_track
 
 
@@ -88,12 +88,10 @@ class FlatOptimizer:
         self.tracked = resolve_track(track, flat, owner)  # segment indices
         self.tracked_names = tuple(flat.segments[i].name for i in self.tracked)
         self._tracked_sizes = np.array([flat.segments[i].size for i in self.tracked], np.int64)
+        # the kernels' chunks, with their statistics sums (L, N_SUMS)
         self._chunks = kernels.build_chunks(flat.segment_bounds(), self.tracked, kernels.CHUNK_SIZE)
-        self._partial = np.zeros((self._chunks[0].shape[0], N_SUMS))  # (n_chunks, N_SUMS)
-        self._sums = np.zeros((len(self.tracked), N_SUMS))            # (L, N_SUMS)
         self._empty = np.empty(0, dtype=flat.data.dtype)  # stands in for unused state arrays
-        # threads only pay off on large buffers (kernels.PARALLEL_MIN_SIZE)
-        self._parallel = flat.data.shape[0] >= kernels.PARALLEL_MIN_SIZE
+        self._parallel = kernels.runs_parallel(flat.data.shape[0])  # threads pay off on large ones
         sample_size = check_count(sample_size, "sample_size", owner)
         self.sample_layout = choose_sample(flat.segments, self.tracked, sample_size,
                                            np.random.default_rng(sample_seed))
@@ -153,7 +151,7 @@ class FlatOptimizer:
         return 1.0
 
     def _stats_of_last_step(self, has_spread: bool) -> SpreadStats:
-        return stats_from_sums(self._sums.copy(), self._tracked_sizes, self.tracked_names,
+        return stats_from_sums(self._chunks.sums.copy(), self._tracked_sizes, self.tracked_names,
                                self.t, has_spread)
 
     # -- state -----------------------------------------------------------------------

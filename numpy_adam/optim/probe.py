@@ -15,10 +15,23 @@ optimizer's t and is updated on every step (statistics or not), inside the SGD k
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .stats import bias_corrections
 from .validation import check_betas
+
+
+def probe_update(d, m, v, beta1: float, beta2: float):
+    """The box above on (P,) arrays of one dtype (scalars cast to it); returns m_p,t, v_p,t.
+
+    The bias corrections are those of the statistics (:func:`~.stats.spread_stats`).
+    """
+    dt = d.dtype.type
+    m = dt(beta1) * m + dt(1.0 - beta1) * d                # m_p,t
+    v = dt(beta2) * v + dt(1.0 - beta2) * d * d            # v_p,t
+    return m, v
 
 
 class SpreadProbe:
@@ -40,3 +53,24 @@ class SpreadProbe:
     def bias_corrections(self, t: int) -> tuple[float, float]:
         """c1 = 1/(1 − β1^t), c2 = 1/(1 − β2^t) in float64, for step t ≥ 1."""
         return bias_corrections(self.beta1, self.beta2, t)
+
+
+class ProbeScalars(NamedTuple):
+    """The probe's scalars of step t, as :func:`~.kernels.sgd_step_kernel` takes them."""
+
+    beta1: float            # β1, in the state dtype (as the next three)
+    one_minus_beta1: float  # 1 − β1
+    beta2: float            # β2
+    one_minus_beta2: float  # 1 − β2
+    c1_stats: float         # 1/(1 − β1^t) in float64, for the statistics
+    c2_stats: float         # 1/(1 − β2^t) in float64
+    active: bool            # False: no probe (the β's are 0 and nothing is read)
+
+
+def probe_scalars(probe: SpreadProbe | None, t: int, dtype) -> ProbeScalars:
+    """The scalars of step t ≥ 1 for a state of ``dtype``; inert ones when ``probe`` is None."""
+    dt = np.dtype(dtype).type
+    beta1, beta2 = probe.betas if probe is not None else (0.0, 0.0)
+    c1, c2 = probe.bias_corrections(t) if probe is not None else (1.0, 1.0)
+    return ProbeScalars(dt(beta1), dt(1.0 - beta1), dt(beta2), dt(1.0 - beta2), np.float64(c1),
+                        np.float64(c2), probe is not None)

@@ -1,15 +1,73 @@
-"""SGD with (heavy-ball or Nesterov) momentum over a flat buffer, with an optional spread probe."""
+r"""SGD with momentum, as ``torch.optim.SGD``, over a flat buffer, with an optional spread probe.
+
+Inputs: α (lr), μ (momentum), τ (dampening), λ (weight_decay), nesterov.
+State:  t = 0 and, when μ ≠ 0, the momentum buffer b (P,) in θ's dtype.
+
+    for t = 1, 2, ...:
+        d_t ← ∇f(θ_{t−1}) + λ θ_{t−1}                       (L2 decay; λ = 0 skips it)
+        if μ ≠ 0:
+            b_t ← d_t                          if t = 1     (no dampening on step 1)
+            b_t ← μ b_{t−1} + (1 − τ) d_t      otherwise
+            u_t = d_t + μ b_t                  if nesterov  (needs μ > 0, τ = 0)
+            u_t = b_t                          otherwise
+        else:
+            u_t = d_t
+        θ_t ← θ_{t−1} − α u_t
+
+Momentum convention (the one place it is stated): PyTorch's heavy ball above, whose buffer b
+sums gradients and whose step is α b, not the "v ← μ v − α g" form with α inside the buffer
+(the two agree for constant α). In terms of Adam's uncorrected first moment with β1 = μ,
+m_t = μ m_{t−1} + (1 − μ) d_t, m_0 = 0:
+
+* τ = 0 (the default): b_t = m_t/(1 − μ) exactly, so on a steady gradient d the step grows to
+  α d/(1 − μ): α/(1 − μ) is the effective learning rate;
+* τ = μ: b_t = m_t + μ^t d_1 (the transient comes from b_1 = d_1 and fades), the EMA itself.
+  So "SGD with momentum = β1" in Adam's sense is ``SGD(momentum=β1, dampening=β1)``.
+
+Worked example: the first step moves each element by α g_1 (plain or with momentum, as
+b_1 = g_1; with nesterov by α (1 + μ) g_1).
+
+:func:`sgd_update` below is this box line by line in NumPy; :class:`SGD` does the same (and
+the probe's update, :mod:`.probe`) in one fused Numba pass (:func:`~.kernels.sgd_step_kernel`),
+tested against it.
+"""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from .kernels import sgd_step_kernel
 from .optimizer import FlatOptimizer
-from .probe import SpreadProbe
+from .probe import SpreadProbe, probe_scalars
 from .validation import (check_betas, check_flag, check_nesterov, check_nonnegative,
                          check_unit_interval)
+
+
+def sgd_update(theta, g, b, t: int, lr: float, momentum: float = 0.0, dampening: float = 0.0,
+               weight_decay: float = 0.0, nesterov: bool = False):
+    """SGD step t ≥ 1 of the box above on (P,) arrays; inputs are not modified.
+
+    theta, g: (P,) arrays of one float dtype, scalars are cast to it (as the kernel gets them)
+    b: (P,) momentum buffer b_{t−1} (ignored when t = 1 or μ = 0) or None
+    returns: θ_t, b_t (None when μ = 0), u_t = Δθ/α, d_t (the gradient used), all (P,)
+    """
+    dt = theta.dtype.type
+    d = g
+    if weight_decay != 0.0:
+        d = g + dt(weight_decay) * theta                   # d_t ← g_t + λ θ_{t−1}
+    if momentum != 0.0:
+        if t == 1:
+            b = d.copy()                                   # b_1 = d_1
+        else:
+            b = dt(momentum) * b + dt(1.0 - dampening) * d  # b_t = μ b_{t−1} + (1 − τ) d_t
+        u = d + dt(momentum) * b if nesterov else b        # u_t
+    else:
+        b = None
+        u = d
+    theta = theta - dt(lr) * u                             # θ_t
+    return theta, b, u, d
 
 
 @dataclass(frozen=True)
@@ -40,31 +98,30 @@ class SGDHyperparameters:
         return asdict(self)
 
 
+class SGDScalars(NamedTuple):
+    """SGD's scalars of step t, as :func:`~.kernels.sgd_step_kernel` takes them."""
+
+    lr: float                   # α, in the state dtype (as the next three)
+    momentum: float             # μ
+    one_minus_dampening: float  # 1 − τ
+    l2_decay: float             # λ (0 without decay: d = g + 0·θ = g exactly, no branch)
+    use_momentum: bool          # μ ≠ 0: the buffer b exists
+    first_step: bool            # t = 1: b_1 = d_1
+    nesterov: bool
+
+
+def sgd_scalars(h: SGDHyperparameters, t: int, dtype) -> SGDScalars:
+    """The scalars of step t ≥ 1 for a state of ``dtype`` (positional, as in adam_scalars)."""
+    dt = np.dtype(dtype).type
+    return SGDScalars(dt(h.lr), dt(h.momentum), dt(1.0 - h.dampening), dt(h.weight_decay),
+                      h.momentum != 0.0, t == 1, h.nesterov)
+
+
 class SGD(FlatOptimizer):
     r"""Stochastic gradient descent with momentum, as ``torch.optim.SGD``.
 
-    Inputs: α (lr), μ (momentum), τ (dampening), λ (weight_decay), nesterov.
-    State:  t = 0 and, when μ ≠ 0, the momentum buffer b (P,) in θ's dtype.
-
-        for t = 1, 2, ...:
-            d_t ← ∇f(θ_{t−1}) + λ θ_{t−1}                       (L2 decay; λ = 0 skips it)
-            if μ ≠ 0:
-                b_t ← d_t                          if t = 1     (no dampening on step 1)
-                b_t ← μ b_{t−1} + (1 − τ) d_t      otherwise
-                u_t = d_t + μ b_t                  if nesterov  (needs μ > 0, τ = 0)
-                u_t = b_t                          otherwise
-            else:
-                u_t = d_t
-            θ_t ← θ_{t−1} − α u_t
-
-    Momentum convention: PyTorch's heavy ball, b ← μ b + (1−τ) g with step α b (not the
-    "v ← μ v − α g" form; the two agree for constant α). With τ = μ the buffer is the EMA of
-    the note: b_t = m_t + μ^t d_1 where m_t = μ m_{t−1} + (1 − μ) d_t, m_0 = 0 is Adam's
-    (uncorrected) first moment with β1 = μ; the μ^t d_1 transient comes from b_1 = d_1 and
-    fades. So "SGD with momentum = β1" means ``SGD(momentum=β1, dampening=β1)``.
-
-    Worked example: the first step moves each element by α g_1 (plain or with momentum, as
-    b_1 = g_1; with nesterov by α (1 + μ) g_1).
+    Algorithm and momentum convention: the box in :mod:`numpy_adam.optim.sgd` (this module's
+    docstring), step by step in :func:`sgd_update`; one fused kernel pass per step.
 
     Statistics: SGD has no v. With ``probe_betas=(β1, β2)`` a passive probe (see
     :mod:`numpy_adam.optim.probe`) keeps Adam's EMAs of d_t, and ``last_stats`` reports its
@@ -126,25 +183,12 @@ class SGD(FlatOptimizer):
         compute_stats = self._check_compute_stats(compute_stats)
         self._reject_nonfinite_gradients()
         theta_before = self._sample_before_step(compute_stats)
-        h = self.hparams
-        t = self.t + 1
-        probe = self.probe
-        if probe is not None:
-            c1, c2 = probe.bias_corrections(t)
-            probe_args = (probe.m, probe.v)
-            pb1, pb2 = probe.betas
-        else:
-            c1 = c2 = 1.0
-            probe_args = (self._empty, self._empty)
-            pb1 = pb2 = 0.0
-        dt = self.dtype.type
-        sgd_step_kernel(self.flat.data, self.flat.grad,
-                        self.b if self.b is not None else self._empty, *probe_args,
-                        *self._chunks, self._partial, self._sums,
-                        dt(h.lr), dt(h.momentum), dt(1.0 - h.dampening), dt(h.weight_decay),
-                        h.momentum != 0.0, self.t == 0, h.nesterov,
-                        probe is not None, dt(pb1), dt(1.0 - pb1), dt(pb2), dt(1.0 - pb2),
-                        np.float64(c1), np.float64(c2), compute_stats, self._parallel)
+        t, probe, empty = self.t + 1, self.probe, self._empty
+        sgd_step_kernel(self.flat.data, self.flat.grad, self.b if self.b is not None else empty,
+                        probe.m if probe is not None else empty,
+                        probe.v if probe is not None else empty, self._chunks,
+                        sgd_scalars(self.hparams, t, self.dtype),
+                        probe_scalars(probe, t, self.dtype), compute_stats, self._parallel)
         self.t = t
         if compute_stats:
             self.last_stats = self._stats_of_last_step(has_spread=probe is not None)

@@ -54,8 +54,8 @@ The statistic ``gamma`` above is a different quantity, the element mean of γ_i 
 (a mean of ratios). It is dominated by the few elements whose |m̂_i| is nearly zero: one
 element with |m̂| = 0.01 and σ̂ = 1 contributes γ = 100, a hundred elements with γ = 1 cannot
 balance it. Its dots therefore sit far right of the curve 1/√(γ²+1) even where every element
-lies on it, while γ̄_l weighs each element's spread by the same 1/M_l and puts Adam's dots on
-the curve to within a few per cent (measured in the README). Both are kept; figures use γ̄.
+lies on it, while γ̄_l weighs each element's spread by the same 1/M_l and puts Adam's dots close to
+the curve (the README compares the two). Both are kept; figures use γ̄.
 """
 from __future__ import annotations
 
@@ -135,6 +135,36 @@ def element_spread(m_hat, v_hat) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     abs_m = np.abs(m_hat)
     gamma = np.divide(sigma, abs_m, out=np.full(sigma.shape, np.nan), where=abs_m > 0)
     return sigma, gamma, var < 0
+
+
+def spread_stats(m, v, u, t: int, beta1: float, beta2: float, segments,
+                 has_spread: bool = True) -> SpreadStats:
+    """The statistics defined above, computed plainly per tensor: what the kernels' sums give.
+
+    m, v, u:  (P,) m_t, v_t and u_t = Δθ/α over the flat buffer
+    t, beta1, beta2: m̂ = c1 m, v̂ = c2 v with c1, c2 from :func:`bias_corrections` (float64)
+    segments: the tracked :class:`~numpy_adam.nn.flat.Segment` s, one result each
+    has_spread: False without m̂, v̂ (SGD without a probe): only ``update``, the rest NaN
+    """
+    c1, c2 = bias_corrections(beta1, beta2, t)
+    fields = {f: [] for f in FIELDS}
+    for s in segments:
+        part = slice(s.offset, s.stop)
+        fields["update"].append(np.mean(np.abs(u[part].astype(np.float64))))  # mean |u|
+        if not has_spread:
+            for f in ("mean_abs_m", "sigma", "gamma", "neg_var_frac"):
+                fields[f].append(np.nan)
+            continue
+        m_hat = m[part].astype(np.float64) * c1
+        v_hat = v[part].astype(np.float64) * c2
+        sigma, gamma, negative = element_spread(m_hat, v_hat)  # σ̂, γ (NaN where m̂ = 0), v̂ < m̂²
+        nonzero = np.abs(m_hat) > 0
+        fields["mean_abs_m"].append(np.mean(np.abs(m_hat)))
+        fields["sigma"].append(np.mean(sigma))
+        fields["gamma"].append(np.mean(gamma[nonzero]) if nonzero.any() else np.nan)
+        fields["neg_var_frac"].append(np.mean(negative))
+    return SpreadStats(names=tuple(s.name for s in segments), step=int(t),
+                       **{f: np.array(x, dtype=np.float64) for f, x in fields.items()})
 
 
 def stats_from_sums(sums: np.ndarray, sizes: np.ndarray, names: tuple[str, ...], step: int,

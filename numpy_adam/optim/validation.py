@@ -1,8 +1,12 @@
-"""Hyperparameter checks for the optimizers: fail early, name the argument and the value.
+"""Hyperparameter checks: fail early, name the argument and the value.
 
-Every check raises ``ValueError`` (also for a wrong type, as :mod:`numpy_adam.nn.checks` does
-for layer arguments) with the message
-``"<Optimizer>: <argument> must be <expectation>, got <value>"``.
+The one rule set for optimizer hyperparameters, used by the optimizers and by
+:class:`~numpy_adam.training.config.TrainConfig` (so ``numpy-adam train`` too). The rules are
+PyTorch's (``torch.optim``), strict where PyTorch does not check: lr, eps, weight_decay,
+momentum ≥ 0 and finite; each β in [0, 1); dampening in [0, 1]; nesterov only with
+momentum > 0 and dampening 0. Every check raises ``ValueError`` (also for a wrong type, as
+:mod:`numpy_adam.nn.checks` does for layer arguments) with the message
+``"<Owner>: <argument> must be <expectation>, got <value>"``.
 NaN fails every range check, so NaN anywhere is rejected.
 """
 from __future__ import annotations
@@ -51,13 +55,17 @@ def check_unit_interval(value, name: str, owner: str, closed: bool) -> float:
     return x
 
 
+def check_beta(value, name: str, owner: str) -> float:
+    """One EMA coefficient β in [0, 1)."""
+    return check_unit_interval(value, name, owner, closed=False)
+
+
 def check_betas(betas, owner: str, name: str = "betas") -> tuple[float, float]:
     """A pair (β1, β2), each in [0, 1); errors name ``beta1``/``beta2`` and the tuple slot."""
     if isinstance(betas, (str, bytes)) or not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise ValueError(f"{owner}: {name} must be a pair (beta1, beta2), got {betas!r}")
-    beta1 = check_unit_interval(betas[0], f"beta1 ({name}[0])", owner, closed=False)
-    beta2 = check_unit_interval(betas[1], f"beta2 ({name}[1])", owner, closed=False)
-    return beta1, beta2
+    return (check_beta(betas[0], f"beta1 ({name}[0])", owner),
+            check_beta(betas[1], f"beta2 ({name}[1])", owner))
 
 
 def check_flag(value, name: str, owner: str) -> bool:
@@ -70,8 +78,8 @@ def check_flag(value, name: str, owner: str) -> bool:
 def check_nesterov(nesterov: bool, momentum: float, dampening: float, owner: str) -> None:
     """Nesterov momentum needs μ > 0 and τ = 0 (as in PyTorch)."""
     if nesterov and (momentum <= 0.0 or dampening != 0.0):
-        raise ValueError(f"{owner}: nesterov=True requires momentum > 0 and dampening = 0, got "
-                         f"momentum={momentum!r}, dampening={dampening!r}")
+        raise ValueError(f"{owner}: nesterov must be False unless momentum > 0 and dampening = 0, "
+                         f"got nesterov=True with momentum={momentum!r}, dampening={dampening!r}")
 
 
 def resolve_track(track, flat: FlatParameters, owner: str) -> tuple[int, ...]:

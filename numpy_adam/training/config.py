@@ -4,12 +4,13 @@ The same :class:`TrainConfig` is built by the CLI (``numpy-adam train``), by the
 reproduction (``numpy-adam reproduce``) and by tests, and is written verbatim to the run's
 ``config.json``.
 
-Momentum convention (PyTorch's heavy ball): b_t = μ b_{t−1} + (1 − τ) g_t, θ_t = θ_{t−1} − α b_t
-with μ = ``momentum`` and τ = ``dampening``. With τ = 0 (the default) the effective step
-on a constant gradient is α/(1 − μ); with τ = μ, b_t is the exponential moving average
-m_t of Adam's first moment without bias correction, so "momentum = β1" means the same thing
-in both optimizers. For SGD runs, ``beta1``/``beta2`` are the betas of the passive spread
-probe (the compared Adam run's), so SGD's m̂, v̂, σ̂ and γ sit on the same axes.
+Optimizer settings mean what they mean to the optimizers (lr, beta1, beta2, eps: Adam's, see
+:mod:`numpy_adam.optim.adam`; momentum, dampening, nesterov: SGD's, momentum convention in
+:mod:`numpy_adam.optim.sgd`; weight_decay: both) and are checked by the optimizers' own
+functions (:mod:`numpy_adam.optim.validation`): a value is refused here exactly when the
+optimizer would refuse it, with the same message after the owner's name. For SGD runs,
+``beta1``/``beta2`` are the betas of the passive spread probe (the compared Adam run's), so
+SGD's m̂, v̂, σ̂ and γ sit on the same axes.
 """
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from ..optim.validation import (check_beta, check_count, check_flag, check_nesterov,
+                                check_nonnegative, check_unit_interval)
+
+OWNER = "TrainConfig"
 MODELS = ("cnn", "quadratic")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
@@ -50,34 +55,38 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)  # free-form notes recorded with the run
 
     def __post_init__(self):
-        def fail(name, expected):
-            raise ValueError(f"invalid {name}={getattr(self, name)!r}: expected {expected}")
+        def fail(name, expectation):
+            raise ValueError(f"{OWNER}: {name} must be {expectation}, got {getattr(self, name)!r}")
+
+        def keep(name, value):  # the checked value (float, bool or int), as the optimizer uses it
+            object.__setattr__(self, name, value)
 
         if self.model not in MODELS:
             fail("model", f"one of {MODELS}")
         if self.optimizer not in OPTIMIZERS:
             fail("optimizer", f"one of {OPTIMIZERS}")
-        for name in ("lr", "eps", "weight_decay", "momentum", "dampening", "beta1", "beta2"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) \
-                    or value < 0:
-                fail(name, "a finite number ≥ 0")
-        for name in ("beta1", "beta2", "momentum"):
-            if getattr(self, name) >= 1:
-                fail(name, "a number in [0, 1)")
-        if self.dampening > 1:
-            fail("dampening", "a number in [0, 1]")
+        # the optimizers' hyperparameters: their own checks (numpy_adam.optim.validation)
+        for name in ("lr", "eps", "weight_decay", "momentum"):
+            keep(name, check_nonnegative(getattr(self, name), name, OWNER))
+        keep("dampening", check_unit_interval(self.dampening, "dampening", OWNER, closed=True))
+        for name in ("beta1", "beta2"):
+            keep(name, check_beta(getattr(self, name), name, OWNER))
+        keep("nesterov", check_flag(self.nesterov, "nesterov", OWNER))
+        if self.nesterov and self.optimizer != "sgd":
+            raise ValueError(f"{OWNER}: nesterov must be False unless optimizer is 'sgd', got "
+                             f"nesterov=True with optimizer={self.optimizer!r}")
+        check_nesterov(self.nesterov, self.momentum, self.dampening, OWNER)
+        keep("sample_per_tensor",  # the optimizers' sample_size
+             check_count(self.sample_per_tensor, "sample_per_tensor", OWNER))
+        # the run's own settings
         for name in ("batch_size", "checkpoint_every", "kernel_size", "hidden"):
             if not _positive_int(getattr(self, name)):
                 fail(name, "a positive integer")
-        if not isinstance(self.sample_per_tensor, int) or isinstance(self.sample_per_tensor, bool) \
-                or self.sample_per_tensor < 0:
-            fail("sample_per_tensor", "a non-negative integer")
         if not isinstance(self.seed, int) or self.seed < 0:
-            fail("seed", "a non-negative integer")
+            fail("seed", "an integer >= 0")
         if (self.steps is None) == (self.epochs is None):
-            raise ValueError(f"give exactly one of steps or epochs, got steps={self.steps!r}, "
-                             f"epochs={self.epochs!r}")
+            raise ValueError(f"{OWNER}: exactly one of steps and epochs must be given, got "
+                             f"steps={self.steps!r}, epochs={self.epochs!r}")
         if self.steps is not None and not _positive_int(self.steps):
             fail("steps", "a positive integer")
         if self.epochs is not None:
@@ -91,8 +100,6 @@ class TrainConfig:
             fail("channels", "two positive integers")
         if not self.x0 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in self.x0):
             fail("x0", "one or more finite numbers")
-        if self.nesterov and (self.optimizer != "sgd" or self.momentum <= 0 or self.dampening != 0):
-            fail("nesterov", "only with --optimizer sgd, momentum > 0 and dampening 0")
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)

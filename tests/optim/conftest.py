@@ -1,5 +1,5 @@
-"""Shared fixtures for the optimizer tests: small parameter sets, gradient streams, the NumPy
-reference run step by step beside an optimizer, and the option tables.
+"""Shared fixtures for the optimizer tests: small parameter sets, gradient streams, the plain
+NumPy algorithm boxes run step by step beside an optimizer, and the option tables.
 
 Tests import nothing from here (pytest runs with --import-mode=importlib): helpers come as
 fixtures (``make_params``, ``gradient_stream``, ``reference_run``) and a test that takes an
@@ -11,8 +11,11 @@ import numpy as np
 import pytest
 
 from numpy_adam.nn import Parameter
-from numpy_adam.optim import reference
 from numpy_adam.optim import kernels
+from numpy_adam.optim.adam import adam_update
+from numpy_adam.optim.probe import probe_update
+from numpy_adam.optim.sgd import sgd_update
+from numpy_adam.optim.stats import spread_stats
 
 # (name, shape, kind): conv and fc weights, biases, batchnorm affine; P = 64
 SMALL_LAYOUT = (("0.weight", (2, 1, 2, 3), "weight"), ("0.bias", (2,), "bias"),
@@ -88,7 +91,8 @@ def small_chunks(monkeypatch):
 
 
 class ReferenceRun:
-    """The NumPy reference stepped beside an optimizer: same θ_0, same hyperparameters."""
+    """The plain NumPy boxes (adam_update, sgd_update, probe_update, spread_stats) stepped
+    beside an optimizer: same θ_0, same hyperparameters."""
 
     def __init__(self, kind: str, theta0: np.ndarray, hp: dict, segments):
         self.kind, self.hp, self.segments = kind, dict(hp), segments
@@ -100,21 +104,19 @@ class ReferenceRun:
         self.b = zeros.copy()
 
     def step(self, g: np.ndarray):
-        """One step; returns the reference SpreadStats of that step."""
+        """One step; returns the plain SpreadStats of that step."""
         self.t += 1
         hp = self.hp
         if self.kind == "adam":
-            self.theta, self.m, self.v, self.v_max, u = reference.adam_reference_step(
+            self.theta, self.m, self.v, self.v_max, u = adam_update(
                 self.theta, g, self.m, self.v, self.v_max, self.t, hp["lr"], *hp["betas"],
                 hp["eps"], hp["weight_decay"], hp["amsgrad"], hp["decoupled_weight_decay"])
-            return reference.spread_stats_reference(self.m, self.v, u, self.t, *hp["betas"],
-                                                    self.segments)
-        self.theta, self.b, u, d = reference.sgd_reference_step(
+            return spread_stats(self.m, self.v, u, self.t, *hp["betas"], self.segments)
+        self.theta, self.b, u, d = sgd_update(
             self.theta, g, self.b, self.t, hp["lr"], hp["momentum"], hp["dampening"],
             hp["weight_decay"], hp["nesterov"])
         if hp["probe_betas"] is None:
-            return reference.spread_stats_reference(self.m, self.v, u, self.t, 0.0, 0.0,
-                                                    self.segments, has_spread=False)
-        self.m, self.v = reference.probe_reference_step(d, self.m, self.v, *hp["probe_betas"])
-        return reference.spread_stats_reference(self.m, self.v, u, self.t, *hp["probe_betas"],
-                                                self.segments)
+            return spread_stats(self.m, self.v, u, self.t, 0.0, 0.0, self.segments,
+                                has_spread=False)
+        self.m, self.v = probe_update(d, self.m, self.v, *hp["probe_betas"])
+        return spread_stats(self.m, self.v, u, self.t, *hp["probe_betas"], self.segments)

@@ -6,8 +6,9 @@ import os
 
 import numpy as np
 import pytest
+from numpy_adam.nn import Parameter
 from numpy_adam.optim import SGD, Adam
-from numpy_adam.optim.stats import FIELDS
+from numpy_adam.optim.stats import FIELDS, stats_from_sums
 
 # 200 steps compiled; as plain Python (test_no_jit.py) every element is interpreted, so the
 # same code paths run for 20 steps to keep that check under a minute.
@@ -153,3 +154,51 @@ def test_count_nonfinite_across_chunks(parallel):
     x[bad] = [np.nan, np.inf, -np.inf, np.nan, np.inf]
     assert kernels.count_nonfinite(x, parallel) == len(bad)
     assert kernels.count_nonfinite(x[:0], parallel) == 0, "empty array"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_public_kernel_call_equals_step_bitwise(dtype, make_params):
+    """The public pieces (build_chunks, adam_scalars/sgd_scalars/probe_scalars, the kernels)
+    reproduce step() exactly; the scalars are in the state dtype, the statistics' in float64."""
+    from numpy_adam.optim import kernels
+    from numpy_adam.optim.adam import adam_scalars
+    from numpy_adam.optim.probe import probe_scalars
+    from numpy_adam.optim.sgd import sgd_scalars
+
+    rng = np.random.default_rng(7)
+    params = make_params(rng, dtype=dtype)
+    g = rng.normal(size=sum(p.data.size for _, p in params)).astype(dtype)
+    for cls, options in ((Adam, dict(amsgrad=True, weight_decay=0.1)),
+                         (SGD, dict(momentum=0.9, probe_betas=(0.9, 0.99)))):
+        opt, by_hand = (cls([(n, Parameter(p.data.copy())) for n, p in params], lr=0.01,
+                            **options) for _ in range(2))
+        chunks = kernels.build_chunks(by_hand.flat.segment_bounds(), by_hand.tracked)
+        for t in (1, 2, 3):
+            opt.flat.grad[:] = by_hand.flat.grad[:] = g * t
+            opt.step()
+            if cls is Adam:
+                scalars = adam_scalars(by_hand.hparams, t, dtype)
+                kernels.adam_step_kernel(by_hand.flat.data, by_hand.flat.grad, by_hand.m,
+                                         by_hand.v, by_hand.v_max, chunks, scalars, True, False)
+                tuples = [scalars]
+                arrays = [(opt.m, by_hand.m), (opt.v, by_hand.v), (opt.v_max, by_hand.v_max)]
+            else:
+                scalars = sgd_scalars(by_hand.hparams, t, dtype)
+                probe = probe_scalars(by_hand.probe, t, dtype)
+                assert probe.active is True
+                kernels.sgd_step_kernel(by_hand.flat.data, by_hand.flat.grad, by_hand.b,
+                                        by_hand.probe.m, by_hand.probe.v, chunks, scalars, probe,
+                                        True, False)
+                arrays = [(opt.b, by_hand.b), (opt.probe.m, by_hand.probe.m)]
+                tuples = [scalars, probe]
+            for name, x, kind in [(n, x, type(s).__name__) for s in tuples
+                                  for n, x in zip(s._fields, s)]:
+                want = bool if isinstance(x, bool) else np.float64 if "stats" in name else dtype
+                assert type(x) is want, f"{kind}.{name} is {type(x)}"
+            for a, b in [(opt.flat.data, by_hand.flat.data), *arrays]:
+                np.testing.assert_array_equal(a, b, err_msg=f"{cls.__name__} step {t}")
+            sizes = [by_hand.flat.segments[i].size for i in by_hand.tracked]
+            stats = stats_from_sums(chunks.sums, sizes, by_hand.tracked_names, t)
+            for field in FIELDS:
+                np.testing.assert_array_equal(getattr(stats, field),
+                                              getattr(opt.last_stats, field), err_msg=field)

@@ -5,8 +5,8 @@ import pytest
 
 from numpy_adam.nn import Parameter
 from numpy_adam.optim import SGD, Adam, SpreadStats, last_step_stats
-from numpy_adam.optim.reference import spread_stats_reference
-from numpy_adam.optim.stats import FIELDS, element_spread, layer_relative_spread
+from numpy_adam.optim.stats import (FIELDS, element_spread, layer_relative_spread,
+                                    spread_stats)
 
 
 def _step(opt, rng, steps=5):
@@ -50,7 +50,7 @@ def test_fused_statistics_equal_numpy_statistics_from_the_state(make_params, sma
         opt.step()
         u = (before - opt.flat.data) / opt.lr       # Δθ/α, recovered from θ
         segments = [opt.flat.segments[i] for i in opt.tracked]
-        want = spread_stats_reference(opt.m, opt.v, u, t, 0.9, 0.99, segments)
+        want = spread_stats(opt.m, opt.v, u, t, 0.9, 0.99, segments)
         got = last_step_stats(opt)
         assert got.names == want.names, (got.names, want.names)
         for field in FIELDS:

@@ -84,8 +84,83 @@ def test_lr_setter_and_step_flag_are_validated():
     assert opt.t == 0, "a rejected step must not count"
 
 
-def test_boundary_values_are_accepted():
-    Adam(_params(), lr=0.0, betas=(0.0, 0.0), eps=0.0, weight_decay=0.0)
-    Adam(_params(), betas=[np.float32(0.5), 0.99], lr=np.float64(1e-3))
-    SGD(_params(), momentum=0.9, dampening=1.0)
-    SGD(_params(), momentum=0.9, nesterov=np.bool_(True))
+def test_boundary_values_are_accepted_and_stored_as_given():
+    h = Adam(_params(), lr=0.0, betas=(0.0, 0.0), eps=0.0, weight_decay=0.0).hparams
+    assert (h.lr, h.beta1, h.beta2, h.eps, h.weight_decay) == (0.0, 0.0, 0.0, 0.0, 0.0), h
+    h = Adam(_params(), betas=[np.float32(0.5), 0.99], lr=np.float64(1e-3)).hparams
+    assert (h.beta1, h.beta2, h.lr) == (0.5, 0.99, 1e-3), h
+    assert all(type(x) is float for x in (h.beta1, h.beta2, h.lr)), "NumPy scalars become floats"
+    h = SGD(_params(), momentum=0.9, dampening=1.0).hparams
+    assert (h.momentum, h.dampening) == (0.9, 1.0), h
+    h = SGD(_params(), momentum=0.9, nesterov=np.bool_(True)).hparams
+    assert h.nesterov is True, h
+
+
+# --- one rule set: TrainConfig (and so the CLI) and the optimizers accept and refuse alike ---
+
+INF = float("inf")
+SHARED = [  # (TrainConfig keywords, optimizer class, the same setting as its keywords)
+    *[(dict(lr=x), cls, dict(lr=x)) for x in (0.0, 1e-3, np.float32(0.1), -1e-3, INF, NAN, "0.1",
+                                              True) for cls in (Adam, SGD)],
+    *[(dict(eps=x), Adam, dict(eps=x)) for x in (0.0, 1e-8, -1e-8, NAN)],
+    *[(dict(weight_decay=x), cls, dict(weight_decay=x)) for x in (0.0, 0.1, -0.1, INF)
+      for cls in (Adam, SGD)],
+    *[(dict(momentum=x), SGD, dict(momentum=x)) for x in (0.0, 0.9, 1.0, 1.5, -0.1, INF, NAN)],
+    *[(dict(momentum=0.9, dampening=x), SGD, dict(momentum=0.9, dampening=x))
+      for x in (0.0, 0.9, 1.0, 1.5, -0.1, NAN)],
+    *[(dict(beta1=x), Adam, dict(betas=(x, 0.999))) for x in (0.0, 0.99, 1.0, -0.1, NAN)],
+    *[(dict(beta2=x), Adam, dict(betas=(0.9, x))) for x in (0.0, 0.999, 1.0, 1.5)],
+    *[(dict(beta1=x), SGD, dict(probe_betas=(x, 0.999))) for x in (0.9, 1.0)],  # SGD runs' probe
+    (dict(nesterov=True, momentum=0.9), SGD, dict(nesterov=True, momentum=0.9)),
+    (dict(nesterov=np.bool_(True), momentum=0.9), SGD,
+     dict(nesterov=np.bool_(True), momentum=0.9)),
+    (dict(nesterov=True), SGD, dict(nesterov=True)),
+    (dict(nesterov=True, momentum=0.9, dampening=0.1), SGD,
+     dict(nesterov=True, momentum=0.9, dampening=0.1)),
+    (dict(nesterov="yes", momentum=0.9), SGD, dict(nesterov="yes", momentum=0.9)),
+]
+
+
+def _outcome(build):
+    """None when ``build()`` accepts, else (owner, argument, expectation and value)."""
+    try:
+        build()
+    except ValueError as error:
+        owner, rest = str(error).split(": ", 1)
+        name, tail = rest.split(" must be ", 1)
+        return owner, name, tail
+    return None
+
+
+@pytest.mark.parametrize("config_kwargs, cls, kwargs", SHARED,
+                         ids=[f"{c.__name__}-{k}" for k, c, _ in SHARED])
+def test_train_config_and_optimizer_share_the_rules_and_messages(config_kwargs, cls, kwargs):
+    from numpy_adam.training.config import TrainConfig
+
+    optimizer = "sgd" if cls is SGD else "adam"
+    by_config = _outcome(lambda: TrainConfig(model="quadratic", optimizer=optimizer, steps=1,
+                                             **config_kwargs))
+    by_optimizer = _outcome(lambda: cls(_params(), **kwargs))
+    if by_optimizer is None:
+        assert by_config is None, f"{cls.__name__} accepts {kwargs}, TrainConfig: {by_config}"
+        return
+    assert by_config is not None, f"{cls.__name__}: {by_optimizer}, TrainConfig accepts"
+    (config_owner, config_name, config_tail), (owner, name, tail) = by_config, by_optimizer
+    assert (config_owner, owner) == ("TrainConfig", cls.__name__), (config_owner, owner)
+    assert name.split(" (")[0] == config_name, f"both name the argument: {name!r}, {config_name!r}"
+    assert tail == config_tail, f"messages differ after the argument:\n{tail}\n{config_tail}"
+
+
+def test_train_config_keeps_the_checked_values():
+    """The values the optimizer will use (floats, bools), so config.json can hold them."""
+    from numpy_adam.training.config import TrainConfig
+
+    config = TrainConfig(model="quadratic", optimizer="sgd", steps=1, lr=np.float32(0.5),
+                         momentum=1, nesterov=np.bool_(True), sample_per_tensor=np.int64(3))
+    assert (config.lr, config.momentum, config.nesterov, config.sample_per_tensor) == (0.5, 1.0,
+                                                                                      True, 3)
+    assert [type(config.lr), type(config.momentum), type(config.nesterov),
+            type(config.sample_per_tensor)] == [float, float, bool, int]
+    with pytest.raises(ValueError, match="TrainConfig: nesterov must be False unless optimizer "
+                                         "is 'sgd', got nesterov=True with optimizer='adam'"):
+        TrainConfig(model="quadratic", steps=1, momentum=0.9, nesterov=True)

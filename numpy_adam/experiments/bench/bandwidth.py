@@ -4,15 +4,15 @@ An Adam step reads θ, g, m, v and writes θ, m, v back in place: 7 × 4 bytes p
 element. :func:`adam_traffic` makes exactly those transfers with one addition per array
 (θ += g, m += g, v += g), over Numba's threads as the optimizer kernel uses them, on arrays
 as large as the largest optimizer row (10⁷ elements, 160 MB in all: far beyond a core's L2,
-though within the 300 MB L3 this machine reports, so "bandwidth" is that of wherever such
-arrays stream from). Its best time estimates the limit for an Adam kernel over them; it
-is an estimate, not a bound (PyTorch's fused Adam once reached 109 % of it, on a machine
-whose speed drifts), so read "% of bandwidth" as a comparison with this probe.
+so "bandwidth" is that of wherever such arrays stream from, a large L3 or memory). Its best
+time estimates the limit for an Adam kernel over them; it is an estimate, not a bound (a
+well-tuned fused Adam can beat it, all the more on a machine whose speed drifts), so read
+"% of bandwidth" as a comparison with this probe.
 
 Why not a STREAM triad a = b + s·c counted as 12 B/element: it writes a into lines it has
 not read, so the cache first reads them (write-allocate) and 16 B move per element, not 12.
-Counted as 12 it reported 26–28 GB/s on this machine, while PyTorch's fused Adam moved
-40 GB/s ("135 % of bandwidth"); in-place updates have no write-allocate traffic.
+Counted as 12 it underestimates the bandwidth an in-place update sees; in-place updates
+have no write-allocate traffic.
 """
 from __future__ import annotations
 

@@ -2,9 +2,10 @@
 
     fused+stats          numpy_adam.optim.Adam.step(): the NaN/Inf scan of g, then the
                          Numba kernel with the statistics in-pass (what training runs)
-    fused+stats kernel   the same kernel pass alone, without the scan of g
+    fused+stats kernel   the same kernel pass alone, without the scan of g, called through
+                         the public kernel API (:func:`kernel_pass`)
     fused                Adam.step(compute_stats=False)
-    numpy                a straightforward NumPy Adam (see :func:`numpy_adam_step`)
+    numpy                Adam as one would write it in NumPy, in place (:func:`numpy_adam_step`)
     torch                torch.optim.Adam(fused=True) on CPU, else foreach=True (if installed)
 
 Each is reported as ms/step, elements/s, and % of the memory-bandwidth limit
@@ -14,9 +15,9 @@ v and write θ, m, v. ``Adam.step`` reads g once more for its NaN/Inf check (8 t
 :func:`bench_compute_rate` measures the other limit, arithmetic: the kernel on one thread
 over buffers that stay in cache (no memory traffic), in ns per element. Per element, the
 update needs one √ and one ÷ (u = m̂/(√v̂ + ε)) and the statistics another √ and ÷
-(σ̂ = √(v̂ − m̂²), γ = σ̂/|m̂|); on x86 cores √ and ÷ share one divider unit, and the kernel
-with statistics measured 2.3x the time per element of the kernel without. Over n elements
-it cannot be faster than that rate × n / threads, whatever the memory does.
+(σ̂ = √(v̂ − m̂²), γ = σ̂/|m̂|); on x86 cores √ and ÷ share one divider unit, so the statistics
+add about as much arithmetic as the update itself. Over n elements the kernel cannot be faster
+than that rate × n / threads, whatever the memory does.
 """
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ import numpy as np
 
 from numpy_adam.nn.module import Parameter
 from numpy_adam.optim import Adam
+from numpy_adam.optim.adam import adam_scalars
+from numpy_adam.optim.kernels import adam_step_kernel, build_chunks, runs_parallel
+from numpy_adam.optim.stats import bias_corrections
 
 from .bandwidth import ADAM_BYTES_PER_ELEMENT
 from .timing import interleaved_medians, median_ms, median_ratio
@@ -32,17 +36,32 @@ LR, BETA1, BETA2, EPS = 1e-3, 0.9, 0.999, 1e-8
 
 
 def numpy_adam_step(theta, g, m, v, t):
-    """Adam as one would write it in NumPy (temporaries and all), t from 1:
+    """Adam as one would write it in NumPy, in place (temporaries and all), t from 1:
 
     m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g²;  θ ← θ − α m̂/(√v̂ + ε)
     """
+    c1, c2 = bias_corrections(BETA1, BETA2, t)  # m̂ = c1 m, v̂ = c2 v
     m *= BETA1
     m += (1 - BETA1) * g
     v *= BETA2
     v += (1 - BETA2) * g * g
-    m_hat = m / (1 - BETA1 ** t)
-    v_hat = v / (1 - BETA2 ** t)
+    m_hat = c1 * m
+    v_hat = c2 * v
     theta -= LR * m_hat / (np.sqrt(v_hat) + EPS)
+
+
+def kernel_pass(adam: Adam, compute_stats: bool, parallel: bool):
+    """A callable that runs the kernel pass of ``adam``'s next step t + 1 alone, through the
+    public kernel API: no NaN/Inf scan of g, and t is not advanced (each call repeats step
+    t + 1 on the state it finds). The scalars are rebuilt on each call, as ``step()`` does."""
+    chunks = build_chunks(adam.flat.segment_bounds(), adam.tracked)
+    v_max = adam.v_max if adam.v_max is not None else np.empty(0, adam.dtype)
+
+    def run():
+        adam_step_kernel(adam.flat.data, adam.flat.grad, adam.m, adam.v, v_max, chunks,
+                         adam_scalars(adam.hparams, adam.t + 1, adam.dtype), compute_stats,
+                         parallel)
+    return run
 
 
 def _torch_adam(torch, theta0, g0):
@@ -80,15 +99,15 @@ def bench_optimizer_core(sizes, bandwidth: float, rounds: int, torch=None) -> li
             numpy_adam_step(theta, g, m, v, state["t"])
 
         candidates = {"fused+stats": adam.step,
-                      "fused+stats kernel": lambda: adam._apply_update(adam.t + 1, True),
+                      "fused+stats kernel": kernel_pass(adam, True, runs_parallel(n)),
                       "fused": lambda: adam.step(compute_stats=False), "numpy": plain}
         torch_kind = None
         if torch is not None:
             candidates["torch"], torch_kind = _torch_adam(torch, theta0, g0)
         inner = max(3, 2_000_000 // n)  # sub-millisecond steps are timed in batches
         # one untimed call first: torch's OpenMP threads spin for a while after its step and
-        # slowed whichever candidate ran next (on 2 cores); a 0.3 s pause instead (as in
-        # cnn_step) left every candidate cold and slowed ours by up to 1.5x at 10^7
+        # slow whichever candidate runs next; a pause instead (as in cnn_step) would leave
+        # every candidate cold
         times = interleaved_medians(candidates, rounds=rounds, inner=inner, warm_calls=1)
         row = {"n": int(n), "ms": {}, "elements_per_s": {}, "pct_bandwidth": {}}
         limit = bandwidth / ADAM_BYTES_PER_ELEMENT  # elements/s at the bandwidth limit
@@ -110,12 +129,11 @@ IN_CACHE_CALLS = 50                  # kernel calls per timing of the in-cache r
 
 
 def _in_cache_adam(n: int) -> Adam:
-    """An Adam over n float32 elements, one thread, one step taken."""
+    """An Adam over n float32 elements, one step taken."""
     rng = np.random.default_rng(n)
     param = Parameter(rng.standard_normal(n, dtype=np.float32), kind="weight")
     adam = Adam([("w", param)], lr=LR, betas=(BETA1, BETA2), eps=EPS)
     adam.flat.grad[...] = rng.standard_normal(n, dtype=np.float32)
-    adam._parallel = False  # one thread: the rate of one core
     adam.step()
     return adam
 
@@ -124,11 +142,11 @@ def bench_compute_rate(rounds: int, threads: int, n_large: int = 10**7, torch=No
     """ns per element of the Adam kernel on one thread, in cache, with and without statistics;
     the floor that rate puts on a step over ``n_large`` elements on ``threads`` threads; and,
     with torch, that floor against torch's fused Adam over ``n_large`` elements, timed in
-    the same interleaved rounds (this machine's speed drifts by 1.5x over minutes, so a
-    floor from one moment against torch's time from another would not prove anything).
+    the same interleaved rounds (a shared machine's speed drifts over minutes, so a floor
+    from one moment against torch's time from another would not prove anything).
 
     The rate is the difference of two in-cache sizes, (t(2¹⁶) − t(2¹⁵)) / 2¹⁵, so the fixed
-    cost of a call (argument checks, the Numba dispatch: ≈ 0.3 ns per element at 2¹⁵) cancels.
+    cost of a call (building the scalars, the Numba dispatch) cancels.
 
     Output: {"elements": IN_CACHE_SIZES, "ns_per_element": {variant: ns},
              "floor_ms": {variant: ms for n_large elements on ``threads`` threads},
@@ -139,9 +157,11 @@ def bench_compute_rate(rounds: int, threads: int, n_large: int = 10**7, torch=No
     small, big = (_in_cache_adam(n) for n in IN_CACHE_SIZES)
 
     def in_cache(adam, compute_stats):
+        kernel = kernel_pass(adam, compute_stats, parallel=False)  # one thread: one core's rate
+
         def run():
             for _ in range(IN_CACHE_CALLS):
-                adam._apply_update(adam.t + 1, compute_stats)
+                kernel()
         return run
 
     kernels = {"fused+stats kernel": True, "fused kernel": False}
