@@ -1,8 +1,6 @@
 """Correlations, the fit to 1/√(γ²+1), the late-training trend, the sample identity check and
 x² oscillation, on hand-made arrays with known answers."""
-import json
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
