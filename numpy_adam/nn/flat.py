@@ -133,6 +133,6 @@ def flatten_parameters(params, dtype=None) -> FlatParameters:
         for seg, (_, p) in zip(segments, named):
             data[seg.offset:seg.stop] = p.data.ravel()
             grad[seg.offset:seg.stop] = p.grad.ravel()
-            p.data = data[seg.offset:seg.stop].reshape(seg.shape)
-            p.grad = grad[seg.offset:seg.stop].reshape(seg.shape)
+            p.rebind(data[seg.offset:seg.stop].reshape(seg.shape),
+                     grad[seg.offset:seg.stop].reshape(seg.shape))
     return FlatParameters(data, grad, tuple(segments), tuple(p for _, p in named))

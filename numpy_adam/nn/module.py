@@ -35,9 +35,15 @@ class Parameter:
     ``kind`` tells the optimizer's statistics what the tensor is: ``"weight"`` (conv and
     fc weights, tracked by default, as in the note), ``"bias"`` or ``"batchnorm"``
     (the affine weight/bias, i.e. scale/shift, of a batchnorm layer).
+
+    Assigning ``p.data = a`` or ``p.grad = a`` *copies* a's values into the parameter's own
+    array, after checking that a has its shape (values are cast to its dtype). The arrays are
+    usually views into the flat buffers an optimizer updates (:mod:`numpy_adam.nn.flat`);
+    re-pointing them at a new array would silently take the parameter out of training.
+    :meth:`rebind` is the one way to swap the arrays themselves (flattening, dtype casts).
     """
 
-    __slots__ = ("data", "grad", "kind")
+    __slots__ = ("_data", "_grad", "kind")
 
     def __init__(self, data: np.ndarray, kind: str = "weight"):
         if kind not in PARAMETER_KINDS:
@@ -45,9 +51,42 @@ class Parameter:
         data = np.array(data, copy=True)
         if data.dtype not in FLOAT_DTYPES:
             raise TypeError(f"Parameter data must be float32 or float64, got {data.dtype}")
-        self.data = data
-        self.grad = np.zeros_like(data)
+        self.rebind(data, np.zeros_like(data))
         self.kind = kind
+
+    @property
+    def data(self) -> np.ndarray:
+        return self._data
+
+    @data.setter
+    def data(self, value) -> None:
+        self._copy_into(self._data, value, "data")
+
+    @property
+    def grad(self) -> np.ndarray:
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        self._copy_into(self._grad, value, "grad")
+
+    @staticmethod
+    def _copy_into(target: np.ndarray, value, name: str) -> None:
+        value = np.asarray(value)
+        if value.shape != target.shape:
+            raise ValueError(f"Parameter.{name} has shape {target.shape}; cannot assign an array "
+                             f"of shape {value.shape} (assignment copies into the parameter)")
+        if value.dtype.kind not in "biuf":
+            raise TypeError(f"Parameter.{name} holds {target.dtype}; cannot assign {value.dtype} "
+                            "values")
+        np.copyto(target, value, casting="unsafe")
+
+    def rebind(self, data: np.ndarray, grad: np.ndarray) -> None:
+        """Point ``data`` and ``grad`` at new arrays (same shape, one float dtype)."""
+        if data.shape != grad.shape or data.dtype != grad.dtype or data.dtype not in FLOAT_DTYPES:
+            raise ValueError(f"Parameter.rebind: data {data.shape} {data.dtype} and grad "
+                             f"{grad.shape} {grad.dtype} must share one shape and a float dtype")
+        self._data, self._grad = data, grad
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -137,8 +176,8 @@ class Module:
         if dtype not in FLOAT_DTYPES:
             raise TypeError(f"Module.to expects float32 or float64, got {dtype}")
         for p in self.parameters():
-            p.data = p.data.astype(dtype)
-            p.grad = np.zeros_like(p.data)
+            data = p.data.astype(dtype)
+            p.rebind(data, np.zeros_like(data))
         for _, module in self.named_modules():
             for name in module._buffers:
                 value = getattr(module, name)

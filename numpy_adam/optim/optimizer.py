@@ -39,6 +39,10 @@ from .stats import SpreadStats, stats_from_sums
 from .validation import check_count, check_flag, check_nonnegative, resolve_track
 
 
+# state arrays that average squared gradients: v (and its running maximum), the probe's v
+SQUARE_AVERAGES = ("v", "v_max", "probe_v")
+
+
 class NonFiniteGradientError(FloatingPointError):
     """A gradient holds NaN or ±Inf; the step was rejected before anything changed.
 
@@ -206,6 +210,12 @@ class FlatOptimizer:
                        else repr(type(a).__name__))
                 raise ValueError(f"{owner}: state array {name!r} must be a {self.dtype} array of "
                                  f"shape ({P},), got {got}")
+            if not np.isfinite(a).all():
+                raise ValueError(f"{owner}: state array {name!r} holds NaN or Inf; a saved state "
+                                 "must be finite (the run that wrote it had diverged)")
+            if name in SQUARE_AVERAGES and (a < 0).any():
+                raise ValueError(f"{owner}: state array {name!r} holds negative values; it is an "
+                                 "average of squared gradients, so it must be >= 0")
         # everything checked: commit
         self.hparams = hparams
         self._set_arrays({name: np.array(arrays[name], copy=True) for name in expected})

@@ -82,6 +82,9 @@ class TrainConfig:
         for name in ("batch_size", "checkpoint_every", "kernel_size", "hidden"):
             if not _positive_int(getattr(self, name)):
                 fail(name, "a positive integer")
+        if self.model == "cnn" and self.batch_size < 2:
+            fail("batch_size", "at least 2 for the CNN (its batchnorm needs 2 samples per "
+                               "feature to normalise over the batch)")
         if not isinstance(self.seed, int) or self.seed < 0:
             fail("seed", "an integer >= 0")
         if (self.steps is None) == (self.epochs is None):

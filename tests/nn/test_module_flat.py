@@ -80,3 +80,25 @@ def test_to_double_casts_parameters_and_buffers():
     a = Affine(2).double()
     assert a.weight.data.dtype == np.float64 and a.weight.grad.dtype == np.float64
     assert a.running.dtype == np.float64
+
+
+def test_assigning_data_or_grad_copies_into_the_buffer_the_optimizer_updates():
+    """``p.grad = a`` used to re-point the parameter at a new array, so the optimizer's flat
+    buffer never saw it and ``step()`` silently left the parameter unchanged."""
+    from numpy_adam.optim import SGD
+
+    p = Parameter(np.zeros(3, dtype=np.float32))
+    opt = SGD([("w", p)], lr=1.0)
+    p.grad = np.full(3, 5.0)  # float64 values, cast into the float32 gradient buffer
+    opt.step()
+    np.testing.assert_array_equal(p.data, [-5.0, -5.0, -5.0])
+    np.testing.assert_array_equal(opt.flat.data, [-5.0, -5.0, -5.0])
+    p.data = np.arange(3)
+    np.testing.assert_array_equal(opt.flat.data, [0.0, 1.0, 2.0])
+    assert p.data.dtype == np.float32 and np.shares_memory(p.data, opt.flat.data)
+    with pytest.raises(ValueError, match=r"shape \(3,\); cannot assign an array of shape \(4,\)"):
+        p.grad = np.zeros(4)
+    with pytest.raises(TypeError, match="cannot assign <U1 values"):
+        p.data = np.array(["a", "b", "c"])
+    np.testing.assert_array_equal(opt.flat.data, [0.0, 1.0, 2.0],
+                                  err_msg="a refused assignment changes nothing")

@@ -109,10 +109,13 @@ def _bad_states(opt):
         ("unknown-hyperparameter", set_key(["hyperparameters", "momentum"], 0.9),
          "hyperparameter"),
         ("extra-array", set_key(["state", "b"], np.zeros(P)), "unexpected state arrays"),
+        ("negative-v", set_key(["state", "v"], np.full(P, -1.0)), "'v' holds negative"),
+        ("nan-m", set_key(["state", "m"], np.full(P, np.nan)), "'m' holds NaN or Inf"),
+        ("inf-v", set_key(["state", "v"], np.full(P, np.inf)), "'v' holds NaN or Inf"),
     ]
 
 
-@pytest.mark.parametrize("case", range(11))
+@pytest.mark.parametrize("case", range(14))
 def test_load_rejects_bad_states_and_changes_nothing(case, make_params):
     rng = np.random.default_rng(34)
     opt = Adam(make_params(rng))
