@@ -34,8 +34,8 @@ from matplotlib.colors import LinearSegmentedColormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from numpy_adam.records import (GAMMA_AGGREGATIONS, GAMMA_LABELS, Run, aggregate, load_run,
-                                relative_spread)
+from numpy_adam.records import (GAMMA_AGGREGATIONS, GAMMA_LABELS, RecordError, Run, aggregate,
+                                load_run, relative_spread)
 
 FORMATS = ("png", "pdf", "svg")
 LOG_SPAN = 30.0  # max/min ratio above which an axis goes logarithmic
@@ -362,20 +362,10 @@ def main(run_dirs, out, title=None, formats=("png",), gamma="layer") -> list[Pat
     runs = [load_run(d, require_summary=False) for d in run_dirs]
     if not runs:
         raise ValueError("plot: give at least one run directory")
+    for run in runs:
+        if run.metrics["step"].size == 0:
+            status = run.summary.get("message") or run.summary.get("status") or "unfinished"
+            raise RecordError(f"{run.path} has no recorded steps to plot ({status})")
     return draw_spread_figure(group_rows(runs), title or describe_runs(runs), out,
                               formats=formats, gamma=gamma)
 
-
-if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Draw the spread figure from run directories.")
-    parser.add_argument("runs", nargs="+", help="run directories")
-    parser.add_argument("--out", default="spread_figure.png", help="output file or folder")
-    parser.add_argument("--title", default=None)
-    parser.add_argument("--pdf", action="store_true", help="also write a PDF")
-    parser.add_argument("--gamma", choices=GAMMA_AGGREGATIONS, default="layer")
-    args = parser.parse_args()
-    written = main(args.runs, args.out, args.title, ("png", "pdf") if args.pdf else ("png",),
-                   args.gamma)
-    print("\n".join(str(p) for p in written))

@@ -41,7 +41,7 @@ from .build import make_optimizer, make_task, total_steps, versions
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .divergence import first_nonfinite_model_value, first_nonfinite_optimizer_state
-from .errors import ResumeMismatch, SettingsError, TrainingDiverged
+from .errors import CheckpointError, ResumeMismatch, SettingsError, TrainingDiverged
 from .lock import RunLock
 from .memory import check_memory
 from .run_folder import (CHECKPOINT, check_out_dir, discard_new_run, holds_run,
@@ -169,11 +169,16 @@ def _run(config: TrainConfig, out: Path, task, resume: bool, quiet: bool,
 
     if resume:
         saved = load_checkpoint(checkpoint_path)
-        task.model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        task.load_state_dict(saved["task"])
-        record.restart(MetricsLog.from_arrays(saved["metrics"]), saved["evaluations"],
-                       saved["step"], saved["wall_seconds"])
+        try:
+            task.model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            task.load_state_dict(saved["task"])
+            record.restart(MetricsLog.from_arrays(saved["metrics"]), saved["evaluations"],
+                           saved["step"], saved["wall_seconds"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise CheckpointError(f"checkpoint {checkpoint_path} cannot be restored ({error}); "
+                                  "it is damaged or from another version: delete the run folder "
+                                  "to start over") from error
     else:
         save_config(out, {**config.to_json(), "versions": versions(), "tracked_tensors": names,
                           "steps_total": steps, "steps_per_epoch": task.steps_per_epoch})
