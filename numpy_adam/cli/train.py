@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from ..training.config import MODELS, OPTIMIZERS, TrainConfig
+from ..training.config import LR_SCHEDULES, MODELS, OPTIMIZERS, TrainConfig
 
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)
             if f.default is not dataclasses.MISSING}
@@ -46,6 +46,18 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                    help="SGD Nesterov momentum (default off)")
     option("--weight-decay", "weight decay λ (L2 for adam and sgd, decoupled for adamw)",
            type=float)
+    option("--lr-schedule", "the learning-rate schedule, stepped every step: step (α ← ρα every "
+           "--lr-step-size steps), exponential (α ← ρα every step), cosine (to --lr-min at the "
+           "last step), warmup-cosine (linear from --lr-warmup-start·α over --lr-warmup-steps, "
+           "then cosine)", choices=LR_SCHEDULES)
+    option("--lr-step-size", "steps between decays of the step schedule", type=int)
+    option("--lr-decay", "the decay factor ρ of the step and exponential schedules", type=float)
+    option("--lr-min", "the final learning rate of the cosine schedules", type=float)
+    option("--lr-warmup-steps", "warm-up steps of warmup-cosine", type=int)
+    option("--lr-warmup-start", "warmup-cosine's first rate, as a fraction of --lr", type=float)
+    option("--weight-decay-on", "which parameters decay: all, or only the conv and fc weights "
+           "(biases and batchnorm then form a second parameter group without decay)",
+           choices=("all", "weights"))
     option("--batch-size", "images per step (CNN; at least 2)", type=int)
     length = p.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, default=argparse.SUPPRESS,

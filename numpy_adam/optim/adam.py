@@ -1,10 +1,12 @@
 r"""Adam (Kingma & Ba 2015) and AdamW, with PyTorch's options and semantics (``torch.optim.Adam``).
 
-Inputs: α (lr), β1, β2 (betas), ε (eps), λ (weight_decay), amsgrad, decoupled_weight_decay.
+Inputs: α (lr), β1, β2 (betas), ε (eps), λ (weight_decay), amsgrad, decoupled_weight_decay,
+        maximize; per parameter group (:mod:`.groups`).
 State:  t = 0, m_0 = 0, v_0 = 0 (and v_max,0 = 0 with amsgrad), arrays (P,) in θ's dtype.
 
     for t = 1, 2, ...:
         g_t ← ∇f(θ_{t−1})
+        g_t ← −g_t                               if maximize (ascend f)
         g_t ← g_t + λ θ_{t−1}                    if λ ≠ 0 and not decoupled   (L2 decay)
         θ_{t−1} ← (1 − αλ) θ_{t−1}               if λ ≠ 0 and decoupled       (AdamW)
         m_t ← β1 m_{t−1} + (1 − β1) g_t
@@ -39,7 +41,7 @@ from .validation import check_betas, check_flag, check_nonnegative
 
 def adam_update(theta, g, m, v, v_max, t: int, lr: float, beta1: float, beta2: float,
                 eps: float, weight_decay: float = 0.0, amsgrad: bool = False,
-                decoupled_weight_decay: bool = False):
+                decoupled_weight_decay: bool = False, maximize: bool = False):
     """Adam step t ≥ 1 of the box above on (P,) arrays; inputs are not modified.
 
     theta, g, m, v: (P,) arrays of one float dtype, scalars are cast to it (as the kernel
@@ -49,6 +51,8 @@ def adam_update(theta, g, m, v, v_max, t: int, lr: float, beta1: float, beta2: f
     """
     dt = theta.dtype.type
     c1, c2 = bias_corrections(beta1, beta2, t)            # 1/(1 − β1^t), 1/(1 − β2^t): float64
+    if maximize:
+        g = -g                                             # g_t ← −g_t
     if weight_decay != 0.0 and not decoupled_weight_decay:
         g = g + dt(weight_decay) * theta                   # g_t ← g_t + λ θ_{t−1}
     if weight_decay != 0.0 and decoupled_weight_decay:
@@ -74,17 +78,19 @@ class AdamHyperparameters:
     weight_decay: float
     amsgrad: bool
     decoupled_weight_decay: bool
+    maximize: bool = False
 
     @classmethod
     def validated(cls, owner: str, lr, betas, eps, weight_decay, amsgrad,
-                  decoupled_weight_decay) -> "AdamHyperparameters":
+                  decoupled_weight_decay, maximize=False) -> "AdamHyperparameters":
         beta1, beta2 = check_betas(betas, owner)
         return cls(lr=check_nonnegative(lr, "lr", owner), beta1=beta1, beta2=beta2,
                    eps=check_nonnegative(eps, "eps", owner),
                    weight_decay=check_nonnegative(weight_decay, "weight_decay", owner),
                    amsgrad=check_flag(amsgrad, "amsgrad", owner),
                    decoupled_weight_decay=check_flag(decoupled_weight_decay,
-                                                     "decoupled_weight_decay", owner))
+                                                     "decoupled_weight_decay", owner),
+                   maximize=check_flag(maximize, "maximize", owner))
 
     @property
     def decay_factor(self) -> float:
@@ -113,6 +119,7 @@ class AdamScalars(NamedTuple):
     c1_stats: float         # c1 in float64, for the statistics
     c2_stats: float         # c2 in float64
     amsgrad: bool
+    grad_sign: float        # −1 to maximize, else 1 (in the state dtype: 1·g = g exactly)
 
 
 def adam_scalars(h: AdamHyperparameters, t: int, dtype) -> AdamScalars:
@@ -123,12 +130,13 @@ def adam_scalars(h: AdamHyperparameters, t: int, dtype) -> AdamScalars:
     l2_decay = 0.0 if h.decoupled_weight_decay else h.weight_decay
     return AdamScalars(dt(h.lr), dt(h.beta1), dt(1.0 - h.beta1), dt(h.beta2), dt(1.0 - h.beta2),
                        dt(c1), dt(c2), dt(h.eps), dt(l2_decay), dt(h.decay_factor),
-                       np.float64(c1), np.float64(c2), h.amsgrad)
+                       np.float64(c1), np.float64(c2), h.amsgrad, dt(-1.0 if h.maximize else 1.0))
 
 
 class Adam(FlatOptimizer):
     r"""Adam with PyTorch's options: the box in :mod:`numpy_adam.optim.adam` (this module's
-    docstring), step by step in :func:`adam_update`; one fused kernel pass per step.
+    docstring), step by step in :func:`adam_update`; one fused kernel pass per parameter group
+    per step.
 
     Statistics (``step(compute_stats=True)``, then ``last_stats``; definitions in
     :mod:`numpy_adam.optim.stats`) use this optimizer's m̂_t and v̂_t and report
@@ -139,8 +147,12 @@ class Adam(FlatOptimizer):
     * with amsgrad, σ̂, γ and neg_var_frac use v̂_t (the spread of recent gradients, not the
       running maximum), while the step uses v̄_t ≥ v̂_t: then |u| ≤ 1/√(γ²+1) per element.
 
-    params:  Parameters, (name, Parameter) pairs (e.g. ``model.named_parameters()``) or a
-             FlatParameters; flattened into one buffer (see :mod:`numpy_adam.nn.flat`)
+    params:  Parameters, (name, Parameter) pairs (e.g. ``model.named_parameters()``), dicts of
+             parameter groups with their own hyperparameters (rules in :mod:`.groups`), or a
+             FlatParameters; laid out in one flat buffer (see :mod:`numpy_adam.nn.flat`)
+    lr, betas, eps, weight_decay, amsgrad, decoupled_weight_decay, maximize: the defaults of
+             every group (``param_groups[i]`` holds each group's; amsgrad cannot be switched
+             on after the first step)
     track:   parameter kinds or tensor names whose statistics are reported (default
              ``("weight",)``: conv and fc weights, as in the note)
     sample_size, sample_seed: keep K elements per tracked tensor at every step with
@@ -149,57 +161,49 @@ class Adam(FlatOptimizer):
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 amsgrad=False, *, decoupled_weight_decay=False, track=("weight",),
-                 sample_size=0, sample_seed=0):
-        super().__init__(params, track, sample_size, sample_seed)
-        self.hparams = self._validated(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                                       amsgrad=amsgrad,
-                                       decoupled_weight_decay=decoupled_weight_decay)
-        self.m = self._zeros()  # (P,)
-        self.v = self._zeros()  # (P,)
-        self.v_max = self._zeros() if self.hparams.amsgrad else None  # (P,) or None
+                 amsgrad=False, *, decoupled_weight_decay=False, maximize=False,
+                 track=("weight",), sample_size=0, sample_seed=0):
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                        decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
+        AdamHyperparameters.validated(type(self).__name__, **defaults)  # the defaults first
+        self.m = self.v = self.v_max = None
+        super().__init__(params, defaults, track, sample_size, sample_seed)
 
     # -- state format hooks ----------------------------------------------------------
-    def _validated(self, lr, betas, eps, weight_decay, amsgrad, decoupled_weight_decay):
-        return AdamHyperparameters.validated(type(self).__name__, lr, betas, eps, weight_decay,
-                                             amsgrad, decoupled_weight_decay)
+    @staticmethod
+    def _validated(owner, lr, betas, eps, weight_decay, amsgrad, decoupled_weight_decay,
+                   maximize):
+        return AdamHyperparameters.validated(owner, lr, betas, eps, weight_decay, amsgrad,
+                                             decoupled_weight_decay, maximize)
 
     @staticmethod
-    def _array_names(hparams: AdamHyperparameters) -> tuple[str, ...]:
-        return ("m", "v", "v_max") if hparams.amsgrad else ("m", "v")
+    def _array_names(hparams: list) -> tuple[str, ...]:
+        return ("m", "v", "v_max") if any(h.amsgrad for h in hparams) else ("m", "v")
 
     def _arrays(self) -> dict:
-        return {name: getattr(self, name) for name in self._array_names(self.hparams)}
+        return {name: getattr(self, name) for name in ("m", "v", "v_max")
+                if getattr(self, name) is not None}
 
     def _set_arrays(self, arrays: dict) -> None:
         self.m, self.v = arrays["m"], arrays["v"]
         self.v_max = arrays.get("v_max")
 
     # -- the step --------------------------------------------------------------------
-    def step(self, compute_stats: bool = True) -> None:
-        """One Adam step in place on the flat buffer (one fused kernel pass).
+    def _check_step(self, hparams: list) -> None:
+        if self.v_max is None and any(h.amsgrad for h in hparams):
+            raise ValueError(f"{type(self).__name__}: amsgrad was switched on in a parameter "
+                             "group after construction; its running maximum v_max does not "
+                             "exist: create the optimizer with amsgrad=True for that group")
 
-        Raises :class:`NonFiniteGradientError` (nothing changed) if g holds NaN or Inf.
-        Afterwards ``last_stats`` is this step's :class:`SpreadStats` and ``last_sample``
-        its :class:`~numpy_adam.optim.sample.ElementSample` (None without a sample), both
-        None when ``compute_stats`` is False.
-        """
-        compute_stats = self._check_compute_stats(compute_stats)
-        self._reject_nonfinite_gradients()
-        theta_before = self._sample_before_step(compute_stats)
+    def _step_group(self, i: int, h: AdamHyperparameters, t: int, compute_stats: bool) -> None:
         adam_step_kernel(self.flat.data, self.flat.grad, self.m, self.v,
-                         self.v_max if self.hparams.amsgrad else self._empty, self._chunks,
-                         adam_scalars(self.hparams, self.t + 1, self.dtype), compute_stats,
-                         self._parallel)
-        self.t += 1
-        self.last_stats = self._stats_of_last_step(has_spread=True) if compute_stats else None
-        self.last_sample = self._sample_after_step(theta_before)
+                         self.v_max if h.amsgrad else self._empty, self._group_chunks[i],
+                         adam_scalars(h, t, self.dtype), compute_stats, self._group_parallel[i])
 
-    def _spread_moments(self, t: int):
-        return (self.m, self.v, *bias_corrections(self.hparams.beta1, self.hparams.beta2, t))
-
-    def _decay_factor(self) -> float:
-        return self.hparams.decay_factor
+    def _spread_moments(self, t: int, hparams: list):
+        corrections = np.array([bias_corrections(h.beta1, h.beta2, t) for h in hparams])  # (G, 2)
+        per_element = corrections[self._sample_groups]  # (N, 2)
+        return self.m, self.v, per_element[:, 0], per_element[:, 1]
 
 
 class AdamW(Adam):
@@ -211,7 +215,8 @@ class AdamW(Adam):
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False, *, track=("weight",), sample_size=0, sample_seed=0):
+                 amsgrad=False, *, maximize=False, track=("weight",), sample_size=0,
+                 sample_seed=0):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad, decoupled_weight_decay=True, track=track,
-                         sample_size=sample_size, sample_seed=sample_seed)
+                         amsgrad=amsgrad, decoupled_weight_decay=True, maximize=maximize,
+                         track=track, sample_size=sample_size, sample_seed=sample_seed)

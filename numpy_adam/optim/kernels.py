@@ -77,15 +77,18 @@ class Chunks(NamedTuple):
 
 
 def build_chunks(bounds: np.ndarray, tracked: tuple[int, ...],
-                 chunk_size: int = CHUNK_SIZE) -> Chunks:
-    """Cut every segment [offset, stop) into chunks of ≤ ``chunk_size`` elements.
+                 chunk_size: int = CHUNK_SIZE, segments=None) -> Chunks:
+    """Cut segments [offset, stop) into chunks of ≤ ``chunk_size`` elements.
 
-    bounds:  (S, 2) int64 [offset, stop) of every segment, in order
-    tracked: indices of the tracked segments; slot k is tracked[k]
+    bounds:   (S, 2) int64 [offset, stop) of every segment, in order
+    tracked:  indices of the tracked segments; slot k is tracked[k]
+    segments: the segment indices to cut (default all): one parameter group's, whose kernel
+              call then updates only them, with the statistics slots of the whole optimizer
     """
     slot_of = {seg: k for k, seg in enumerate(tracked)}
     start, stop, slot = [], [], []
-    for seg, (lo, hi) in enumerate(bounds):
+    for seg in (range(len(bounds)) if segments is None else segments):
+        lo, hi = bounds[seg]
         for a in range(int(lo), int(hi), chunk_size):
             start.append(a)
             stop.append(min(a + chunk_size, int(hi)))
@@ -184,7 +187,7 @@ def _adam_element(theta, g, m, v, v_max_old, s, amsgrad):
     """One element of the box (:func:`~.adam.adam_update`); returns θ_t, m_t, v_t, v_max,t
     (or v_t), u_t. ``s`` is the step's AdamScalars; ``amsgrad`` a constant of the caller's
     loop. Decay without a branch: g + 0·θ = g and 1·θ = θ exactly."""
-    g = g + s.l2_decay * theta                           # g_t ← g_t + λ θ_{t−1}
+    g = s.grad_sign * g + s.l2_decay * theta             # g_t ← ±g_t + λ θ_{t−1}
     theta = theta * s.decay_factor                       # θ_{t−1} ← (1 − αλ) θ_{t−1}
     m = s.beta1 * m + s.one_minus_beta1 * g              # m_t
     v = s.beta2 * v + s.one_minus_beta2 * g * g          # v_t
@@ -255,7 +258,7 @@ def _sgd_block(theta, g, b, probe_m, probe_v, acc, s, p, stats, a, e):
     (:func:`~.probe.probe_update`) in place; indices as in _adam_block."""
     for k in range(e - a):
         i = np.uint64(a + k)  # as in _adam_block
-        d = g[i] + s.l2_decay * theta[i]                             # d_t ← g_t + λ θ_{t−1}
+        d = s.grad_sign * g[i] + s.l2_decay * theta[i]               # d_t ← ±g_t + λ θ_{t−1}
         u = d
         if s.use_momentum:
             bi = d if s.first_step else s.momentum * b[i] + s.one_minus_dampening * d  # b_t

@@ -1,43 +1,46 @@
-"""What Adam, AdamW and SGD share: the flat buffers, the step count, tracked tensors, the
-non-finite gradient guard, statistics plumbing and the state_dict format.
+"""What Adam, AdamW and SGD share: parameter groups over one flat buffer, the step count,
+tracked tensors, the non-finite gradient guard, statistics plumbing and the state_dict format.
 
-An optimizer owns the model's :class:`~numpy_adam.nn.flat.FlatParameters` (θ (P,), g (P,)
-and the segment table). Building one from a model that is not flat yet re-binds the model's
-parameters to views of a new flat buffer (see :func:`~numpy_adam.nn.flat.flatten_parameters`).
+Parameter groups follow ``torch.optim`` (rules in :mod:`.groups`): ``param_groups`` is a list
+of dicts, each holding its ``"params"`` and its hyperparameters, which may be changed between
+steps (a learning-rate schedule does, :mod:`.lr_scheduler`). All groups share one flat buffer
+θ (P,), g (P,), laid out group after group, so a step is one fused kernel pass per group over
+its contiguous run of segments, with that group's hyperparameters. Building an optimizer from
+parameters that are not flat yet re-binds them to views of a new flat buffer
+(:func:`~numpy_adam.nn.flat.flatten_parameters`).
 
 Non-finite gradients: ``step()`` first counts NaN/Inf in g with a separate parallel pass
 (reads g once more, before anything is written). If there are any it raises
 :class:`NonFiniteGradientError` naming the offending tensors and leaves θ, the moments and t
-unchanged, so the training loop can stop and keep its last good checkpoint. θ itself is not
-checked (it stays finite while every applied gradient was).
+unchanged, so the training loop can stop and keep its last good checkpoint.
 
 State format (``state_dict()``, plain Python and NumPy copies, never views)::
 
     {"optimizer": "Adam" | "AdamW" | "SGD",
-     "t": int,                              # steps taken
-     "hyperparameters": {...},              # the constructor's values (lr as currently set)
-     "segments": [(name, shape), ...],      # checked on load (shapes must match)
-     "state": {"m": (P,), "v": (P,), ...}}  # arrays in the parameters' dtype, or None
+     "t": int,                                   # steps taken
+     "param_groups": [{"lr": ..., ..., "params": [segment indices]}, ...],
+     "segments": [(name, shape), ...],           # checked on load (shapes must match)
+     "state": {"m": (P,), "v": (P,), ...}}       # arrays in the parameters' dtype
 
-``load_state_dict`` validates everything (class, segment shapes, t, hyperparameters, every
-array's shape and dtype) before changing anything, then restores hyperparameters (as PyTorch
-does) and copies the arrays, so the restored optimizer continues bitwise identically.
+``load_state_dict`` validates everything (class, groups and their parameters, segment
+shapes, t, each group's hyperparameters, every array's shape, dtype and values) before
+changing anything, then restores the groups' values as PyTorch does (every key but the
+parameters themselves) and copies the arrays, so the restored optimizer continues bitwise
+identically.
 """
 from __future__ import annotations
 
 import numbers
 from collections.abc import Mapping
-from dataclasses import replace
 
 import numpy as np
 
 from ..nn.flat import FlatParameters, flatten_parameters
-from ..nn.module import Module
 from . import kernels
+from .groups import NAMES_KEY, PARAMS_KEY, parse_param_groups
 from .sample import ElementSample, choose_sample, take_sample
 from .stats import SpreadStats, stats_from_sums
 from .validation import check_count, check_flag, check_nonnegative, resolve_track
-
 
 # state arrays that average squared gradients: v (and its running maximum), the probe's v
 SQUARE_AVERAGES = ("v", "v_max", "probe_v")
@@ -57,12 +60,11 @@ class NonFiniteGradientError(FloatingPointError):
 
 
 class FlatOptimizer:
-    """Base class. Subclasses define ``step()`` and, for the state format:
-    ``_validated(**hyperparameters) -> hparams`` (a frozen dataclass with ``as_dict()``),
-    ``_array_names(hparams)`` (the state arrays those hyperparameters need),
-    ``_arrays() -> {name: array}`` and ``_set_arrays({name: array})``; for the element
-    sample, ``_spread_moments(t)`` (m, v and their bias corrections, or None) and, when the
-    step decays θ outside u, ``_decay_factor()``.
+    """Base class. A subclass passes its constructor's hyperparameters as ``defaults`` and defines
+    ``_validated(owner, **hyperparameters) -> hparams`` (a frozen dataclass with ``as_dict()``),
+    ``_array_names(hparams_of_each_group)`` (the state arrays those need), ``_arrays()``,
+    ``_set_arrays({name: array})``, ``_step_group(i, hparams, t, compute_stats)`` (the kernel
+    call of group i) and, for the element sample, ``_spread_moments(t)``.
 
     track:       which tensors get statistics (see :func:`.validation.resolve_track`)
     sample_size: K ≥ 0 elements per tracked tensor whose values are kept at every step with
@@ -70,46 +72,131 @@ class FlatOptimizer:
     sample_seed: seed (or ``np.random.Generator``) of the sample's choice
     """
 
-    def __init__(self, params, track, sample_size=0, sample_seed=0):
+    def __init__(self, params, defaults: dict, track=("weight",), sample_size=0, sample_seed=0):
         owner = type(self).__name__
-        if isinstance(params, FlatParameters):
-            flat = params
-        else:
-            if isinstance(params, Module):
-                raise ValueError(f"{owner}: params must be parameters, e.g. "
-                                 "model.named_parameters(), got the Module itself")
-            try:
-                params = list(params)
-            except TypeError:
-                raise ValueError(f"{owner}: params must be an iterable of Parameter or (name, "
-                                 f"Parameter) pairs, got {type(params).__name__}") from None
-            if not params:
-                raise ValueError(f"{owner}: params is an empty parameter list; nothing to optimize")
-            flat = flatten_parameters(params)
-        self.flat: FlatParameters = flat
+        self.defaults = dict(defaults)
+        self._track = track
+        self._sample_size = check_count(sample_size, "sample_size", owner)
+        self._sample_seed = sample_seed
+        self.param_groups: list[dict] = []
+        self._named = None
+        self._names: list[str] = []  # every parameter's name, in flat order ("param{i}" if unnamed)
         self.t = 0
         self.last_stats: SpreadStats | None = None
-        self.tracked = resolve_track(track, flat, owner)  # segment indices
+        self.last_sample: ElementSample | None = None
+        self._hparams_cache: dict[int, tuple] = {}
+        given = params if isinstance(params, FlatParameters) else None
+        self._add_groups(parse_param_groups(params, owner), given)
+
+    # -- groups ----------------------------------------------------------------------
+    def add_param_group(self, param_group: dict) -> None:
+        """Add a group (a dict with "params" and optional hyperparameters), as PyTorch does.
+
+        Its parameters join the flat buffer after the others (every parameter is re-bound to
+        the new buffer, values kept) with zero state; statistics and the element sample extend
+        to its tracked tensors (the earlier tensors keep their sampled elements)."""
+        owner = type(self).__name__
+        if not isinstance(param_group, Mapping):
+            raise TypeError(f"{owner}: param_group must be a dict, got {type(param_group).__name__}")
+        existing = [p for g in self.param_groups for p in g[PARAMS_KEY]]
+        marker = [{PARAMS_KEY: list(zip(self._names, existing)) if self._named else existing}]
+        parsed = parse_param_groups(marker + [param_group], owner)[1:]
+        self._add_groups(parsed, None)
+
+    def _add_groups(self, parsed: list[dict], given: FlatParameters | None) -> None:
+        owner = type(self).__name__
+        if self._named is None:
+            self._named = parsed[0]["named"]
+        old_size = self.flat.data.shape[0] if self.param_groups else 0
+        old_arrays = self._arrays() if self.param_groups else {}
+        count = len(self._names)
+        new_groups = []
+        for g in parsed:
+            pairs = []
+            for name, p in g[PARAMS_KEY]:
+                pairs.append((name if name is not None else f"param{count}", p))
+                count += 1
+            group = {**self.defaults, **{k: v for k, v in g.items() if k not in (PARAMS_KEY,
+                                                                                  "named")}}
+            group[PARAMS_KEY] = [p for _, p in pairs]
+            if self._named:
+                group[NAMES_KEY] = [n for n, _ in pairs]
+            index = len(self.param_groups) + len(new_groups)
+            self._validated(self._group_owner(index, len(parsed) + len(self.param_groups)),
+                            **self._hyper(group))
+            new_groups.append((group, pairs))
+        self.param_groups += [g for g, _ in new_groups]
+        self._names += [name for _, pairs in new_groups for name, _ in pairs]
+        all_params = [p for g in self.param_groups for p in g[PARAMS_KEY]]
+        self.flat = given if given is not None else \
+            flatten_parameters(list(zip(self._names, all_params)))
+        self._layout(owner)
+        arrays = self._initial_arrays()
+        for name, old in old_arrays.items():
+            if old is not None and arrays.get(name) is not None:
+                arrays[name][:old_size] = old
+        self._set_arrays(arrays)
+        self.last_stats = self.last_sample = None
+
+    def _layout(self, owner: str) -> None:
+        """Segments per group, tracked tensors, each group's chunks, the element sample."""
+        flat = self.flat
+        sizes = [len(g[PARAMS_KEY]) for g in self.param_groups]
+        self._segment_group = np.repeat(np.arange(len(sizes)), sizes)  # (S,)
+        self.tracked = resolve_track(self._track, flat, owner)  # segment indices
         self.tracked_names = tuple(flat.segments[i].name for i in self.tracked)
         self._tracked_sizes = np.array([flat.segments[i].size for i in self.tracked], np.int64)
-        # the kernels' chunks, with their statistics sums (L, N_SUMS)
-        self._chunks = kernels.build_chunks(flat.segment_bounds(), self.tracked, kernels.CHUNK_SIZE)
+        bounds = flat.segment_bounds()
+        first = np.cumsum([0] + sizes)
+        self._group_segments = [range(first[i], first[i + 1]) for i in range(len(sizes))]
+        self._group_chunks = [kernels.build_chunks(bounds, self.tracked, kernels.CHUNK_SIZE, segs)
+                              for segs in self._group_segments]
+        self._group_parallel = [kernels.runs_parallel(int(bounds[s[-1], 1] - bounds[s[0], 0]))
+                                for s in self._group_segments]
+        self._parallel = kernels.runs_parallel(flat.data.shape[0])
         self._empty = np.empty(0, dtype=flat.data.dtype)  # stands in for unused state arrays
-        self._parallel = kernels.runs_parallel(flat.data.shape[0])  # threads pay off on large ones
-        sample_size = check_count(sample_size, "sample_size", owner)
-        self.sample_layout = choose_sample(flat.segments, self.tracked, sample_size,
-                                           np.random.default_rng(sample_seed))
-        self.last_sample: ElementSample | None = None
+        self.sample_layout = choose_sample(flat.segments, self.tracked, self._sample_size,
+                                           np.random.default_rng(self._sample_seed))
+        tracked = np.asarray(self.tracked, dtype=np.int64)
+        self._sample_groups = self._segment_group[tracked[self.sample_layout.slot]] \
+            if self.sample_layout.size else np.empty(0, dtype=np.int64)
+        self._hparams_cache.clear()
 
-    # -- hyperparameters -------------------------------------------------------------
+    def _hyper(self, group: dict) -> dict:
+        return {k: group[k] for k in self.defaults}
+
+    def _group_owner(self, index: int, n_groups: int) -> str:
+        """The name errors about group ``index`` give: the class, and the group if several."""
+        name = type(self).__name__
+        return name if n_groups == 1 else f"{name} param_groups[{index}]"
+
+    def group_hparams(self, i: int):
+        """The validated hyperparameters of group i as they stand now (checked again whenever
+        a value in ``param_groups[i]`` changed, e.g. by a schedule)."""
+        group = self.param_groups[i]
+        key = tuple(tuple(v) if isinstance(v, list) else v for v in self._hyper(group).values())
+        cached = self._hparams_cache.get(i)
+        if cached is None or cached[0] != key:
+            owner = self._group_owner(i, len(self.param_groups))
+            cached = (key, self._validated(owner, **self._hyper(group)))
+            self._hparams_cache[i] = cached
+        return cached[1]
+
+    @property
+    def hparams(self):
+        """The hyperparameters of the first group (all of them, with one group)."""
+        return self.group_hparams(0)
+
     @property
     def lr(self) -> float:
-        """The learning rate α; may be reassigned between steps (validated)."""
-        return self.hparams.lr
+        """The first group's learning rate α; assigning sets every group's (validated)."""
+        return self.param_groups[0]["lr"]
 
     @lr.setter
     def lr(self, value) -> None:
-        self.hparams = replace(self.hparams, lr=check_nonnegative(value, "lr", type(self).__name__))
+        value = check_nonnegative(value, "lr", type(self).__name__)
+        for group in self.param_groups:
+            group["lr"] = value
 
     @property
     def dtype(self) -> np.dtype:
@@ -118,13 +205,33 @@ class FlatOptimizer:
     def _zeros(self) -> np.ndarray:
         return np.zeros_like(self.flat.data)
 
-    # -- step helpers ----------------------------------------------------------------
+    # -- the step --------------------------------------------------------------------
     def zero_grad(self) -> None:
         """g ← 0 over the whole flat gradient buffer."""
         self.flat.grad[...] = 0
 
-    def _check_compute_stats(self, compute_stats) -> bool:
-        return check_flag(compute_stats, "compute_stats", f"{type(self).__name__}.step")
+    def step(self, compute_stats: bool = True) -> None:
+        """One step in place on the flat buffer: one fused kernel pass per parameter group.
+
+        Raises :class:`NonFiniteGradientError` (nothing changed) if g holds NaN or Inf.
+        Afterwards ``last_stats`` is this step's :class:`SpreadStats` and ``last_sample``
+        its :class:`~numpy_adam.optim.sample.ElementSample` (None without a sample), both
+        None when ``compute_stats`` is False.
+        """
+        compute_stats = check_flag(compute_stats, "compute_stats", f"{type(self).__name__}.step")
+        hparams = [self.group_hparams(i) for i in range(len(self.param_groups))]
+        self._check_step(hparams)
+        self._reject_nonfinite_gradients()
+        theta_before = self._sample_before_step(compute_stats)
+        t = self.t + 1
+        for i, h in enumerate(hparams):
+            self._step_group(i, h, t, compute_stats)
+        self.t = t
+        self.last_stats = self._stats_of_last_step() if compute_stats else None
+        self.last_sample = self._sample_after_step(theta_before, hparams)
+
+    def _check_step(self, hparams: list) -> None:
+        """Refuse a step the state arrays cannot serve (a subclass's hook)."""
 
     def _reject_nonfinite_gradients(self) -> None:
         g = self.flat.grad
@@ -139,48 +246,72 @@ class FlatOptimizer:
             return None
         return self.flat.data[self.sample_layout.flat_index].copy()
 
-    def _sample_after_step(self, theta_before: np.ndarray | None) -> ElementSample | None:
+    def _sample_after_step(self, theta_before, hparams: list) -> ElementSample | None:
         """The sample of the step just taken (self.t already advanced), or None."""
         if theta_before is None:
             return None
+        groups = self._sample_groups
+        lr = np.array([h.lr for h in hparams])[groups]  # (N,) each element's group
+        decay = np.array([getattr(h, "decay_factor", 1.0) for h in hparams])[groups]
         return take_sample(self.t, self.sample_layout, theta_before, self.flat.data,
-                           self._spread_moments(self.t), self.lr, self._decay_factor())
+                           self._spread_moments(self.t, hparams), lr, decay)
 
-    def _spread_moments(self, t: int):
-        """(m, v, c1, c2) whose m̂ = c1 m, v̂ = c2 v feed the statistics at step t, or None."""
+    def _spread_moments(self, t: int, hparams: list):
+        """(m, v, c1, c2) whose m̂ = c1 m, v̂ = c2 v feed the statistics at step t (c1, c2 per
+        sampled element), or None."""
         return None
 
-    def _decay_factor(self) -> float:
-        """κ with θ_t = κ θ_{t−1} − α u_t: 1 unless weight decay acts outside u."""
-        return 1.0
+    def _has_spread(self) -> bool:
+        return True
 
-    def _stats_of_last_step(self, has_spread: bool) -> SpreadStats:
-        return stats_from_sums(self._chunks.sums.copy(), self._tracked_sizes, self.tracked_names,
-                               self.t, has_spread)
+    def _stats_of_last_step(self) -> SpreadStats:
+        sums = sum(c.sums for c in self._group_chunks)  # each group's kernel filled its own
+        return stats_from_sums(np.array(sums, copy=True), self._tracked_sizes,
+                               self.tracked_names, self.t, self._has_spread())
 
     # -- state -----------------------------------------------------------------------
+    def _initial_arrays(self) -> dict:
+        """Zero state arrays for the current groups and flat buffer."""
+        return {name: self._zeros() for name in self._array_names(
+            [self.group_hparams(i) for i in range(len(self.param_groups))])}
+
+    def _extra_state(self) -> dict:
+        """Optimizer-level settings a subclass saves beside the groups."""
+        return {}
+
+    def _load_extra_state(self, state_dict: Mapping, owner: str) -> dict:
+        """Validate the subclass's extra state; returns what ``_commit_extra_state`` takes."""
+        return {}
+
+    def _commit_extra_state(self, extra: dict) -> None:
+        pass
+
     def state_dict(self) -> dict:
-        """Copies of t, hyperparameters and state arrays (format in the module docstring)."""
-        arrays = self._arrays()
-        return {"optimizer": type(self).__name__,
-                "t": self.t,
-                "hyperparameters": self.hparams.as_dict(),
+        """Copies of t, the groups, the segments and state arrays (format in the module docstring)."""
+        groups = []
+        for i, group in enumerate(self.param_groups):
+            saved = {k: (list(v) if isinstance(v, list) else v) for k, v in group.items()
+                     if k != PARAMS_KEY}
+            saved[PARAMS_KEY] = [int(s) for s in self._group_segments[i]]
+            groups.append(saved)
+        return {"optimizer": type(self).__name__, "t": self.t, "param_groups": groups,
                 "segments": [(s.name, s.shape) for s in self.flat.segments],
-                "state": {name: a.copy() for name, a in arrays.items()}}
+                "state": {name: a.copy() for name, a in self._arrays().items()},
+                **self._extra_state()}
 
     def load_state_dict(self, state_dict) -> None:
-        """Validate ``state_dict`` completely, then restore t, hyperparameters and arrays."""
-        owner = f"{type(self).__name__}.load_state_dict"
+        """Validate ``state_dict`` completely, then restore t, the groups' values and arrays."""
+        name = type(self).__name__
+        owner = f"{name}.load_state_dict"
         if not isinstance(state_dict, Mapping):
             raise ValueError(f"{owner}: expected a dict from state_dict(), got "
                              f"{type(state_dict).__name__}")
-        missing = [k for k in ("optimizer", "t", "hyperparameters", "segments", "state")
+        missing = [k for k in ("optimizer", "t", "param_groups", "segments", "state")
                    if k not in state_dict]
         if missing:
             raise ValueError(f"{owner}: state_dict lacks keys {missing}")
-        if state_dict["optimizer"] != type(self).__name__:
-            raise ValueError(f"{owner}: state_dict is from {state_dict['optimizer']!r}, "
-                             f"not {type(self).__name__!r}")
+        if state_dict["optimizer"] != name:
+            raise ValueError(f"{owner}: state_dict is from {state_dict['optimizer']!r}, not {name!r}")
         own_shapes = [tuple(s.shape) for s in self.flat.segments]
         shapes = [tuple(shape) for _, shape in state_dict["segments"]]
         if shapes != own_shapes:
@@ -189,19 +320,46 @@ class FlatOptimizer:
         t = state_dict["t"]
         if isinstance(t, (bool, np.bool_)) or not isinstance(t, numbers.Integral) or t < 0:
             raise ValueError(f"{owner}: t must be a non-negative integer, got {t!r}")
-        hp = state_dict["hyperparameters"]
-        if not isinstance(hp, Mapping):
-            raise ValueError(f"{owner}: hyperparameters must be a dict, got {hp!r}")
-        try:
-            hparams = self._validated(**hp)
-        except TypeError as err:
-            raise ValueError(f"{owner}: bad hyperparameter keys {sorted(hp)}: {err}") from None
-        arrays = state_dict["state"]
-        expected = self._array_names(hparams)
+        groups, hparams = self._loaded_groups(state_dict["param_groups"], owner)
+        extra = self._load_extra_state(state_dict, owner)
+        arrays = self._loaded_arrays(state_dict["state"], hparams, extra, owner)
+        # everything checked: commit
+        for group, saved in zip(self.param_groups, groups):
+            own = {k: group[k] for k in (PARAMS_KEY, NAMES_KEY) if k in group}
+            group.clear()
+            group.update({k: v for k, v in saved.items() if k not in (PARAMS_KEY, NAMES_KEY)})
+            group.update(own)
+        self._hparams_cache.clear()
+        self._commit_extra_state(extra)
+        self._set_arrays({k: np.array(a, copy=True) for k, a in arrays.items()})
+        self.t = int(t)
+        self.last_stats = self.last_sample = None
+
+    def _loaded_groups(self, groups, owner: str) -> tuple[list, list]:
+        if not isinstance(groups, (list, tuple)) or len(groups) != len(self.param_groups):
+            count = len(groups) if isinstance(groups, (list, tuple)) else repr(groups)
+            raise ValueError(f"{owner}: the saved state has {count} parameter groups, this "
+                             f"optimizer {len(self.param_groups)}")
+        hparams = []
+        for i, saved in enumerate(groups):
+            if not isinstance(saved, Mapping):
+                raise ValueError(f"{owner}: param_groups[{i}] must be a dict, got {saved!r}")
+            own = [int(s) for s in self._group_segments[i]]
+            if list(saved.get(PARAMS_KEY, ())) != own:
+                raise ValueError(f"{owner}: param_groups[{i}] holds parameters "
+                                 f"{saved.get(PARAMS_KEY)}, this optimizer's group holds {own}")
+            lacking = [k for k in self.defaults if k not in saved]
+            if lacking:
+                raise ValueError(f"{owner}: param_groups[{i}] lacks hyperparameters {lacking}")
+            hparams.append(self._validated(f"{owner} param_groups[{i}]", **self._hyper(saved)))
+        return list(groups), hparams
+
+    def _loaded_arrays(self, arrays, hparams: list, extra: dict, owner: str) -> dict:
+        expected = self._array_names(hparams, **extra)
         unexpected = [k for k, a in arrays.items() if k not in expected and a is not None]
         if unexpected:
-            raise ValueError(f"{owner}: unexpected state arrays {unexpected} for hyperparameters "
-                             f"{hparams.as_dict()}")
+            raise ValueError(f"{owner}: unexpected state arrays {unexpected} for the saved "
+                             f"hyperparameters (expected {list(expected)})")
         P = self.flat.data.shape[0]
         for name in expected:
             a = arrays.get(name)
@@ -216,9 +374,4 @@ class FlatOptimizer:
             if name in SQUARE_AVERAGES and (a < 0).any():
                 raise ValueError(f"{owner}: state array {name!r} holds negative values; it is an "
                                  "average of squared gradients, so it must be >= 0")
-        # everything checked: commit
-        self.hparams = hparams
-        self._set_arrays({name: np.array(arrays[name], copy=True) for name in expected})
-        self.t = int(t)
-        self.last_stats = None
-        self.last_sample = None
+        return {name: arrays[name] for name in expected}

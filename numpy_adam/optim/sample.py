@@ -86,23 +86,23 @@ def choose_sample(segments, tracked: tuple[int, ...], per_tensor: int,
 
 
 def take_sample(step: int, layout: SampleLayout, theta_before: np.ndarray, theta: np.ndarray,
-                moments, lr: float, decay_factor: float) -> ElementSample:
+                moments, lr, decay_factor) -> ElementSample:
     """The :class:`ElementSample` of step t from the sampled θ_{t−1} and the state after it.
 
     theta_before: (N,) θ_{t−1} at the sampled elements (gathered before the step)
     theta:        (P,) the flat parameters after the step
     moments:      (m, v, c1, c2) with m, v (P,) after the step and c1 = 1/(1−β1^t),
-                  c2 = 1/(1−β2^t) in float64, or None (no spread source: m̂, v̂ are NaN)
-    lr, decay_factor: α and κ of the step
+                  c2 = 1/(1−β2^t) in float64, scalars or (N,) per sampled element (each
+                  element's parameter group), or None (no spread source: m̂, v̂ are NaN)
+    lr, decay_factor: α and κ of the step, scalars or (N,) per sampled element
     """
     idx = layout.flat_index
     dtype = theta.dtype
     param = theta[idx].copy()
-    if lr > 0:
-        before = theta_before.astype(np.float64) * decay_factor
-        update = ((before - param.astype(np.float64)) / lr).astype(dtype)
-    else:
-        update = np.full(idx.shape[0], np.nan, dtype)
+    lr = np.broadcast_to(np.asarray(lr, dtype=np.float64), idx.shape)
+    before = theta_before.astype(np.float64) * decay_factor
+    with np.errstate(divide="ignore", invalid="ignore"):
+        update = np.where(lr > 0, (before - param.astype(np.float64)) / lr, np.nan).astype(dtype)
     if moments is None:
         m_hat = v_hat = np.full(idx.shape[0], np.nan, dtype)
     else:

@@ -1,10 +1,11 @@
 r"""SGD with momentum, as ``torch.optim.SGD``, over a flat buffer, with an optional spread probe.
 
-Inputs: α (lr), μ (momentum), τ (dampening), λ (weight_decay), nesterov.
+Inputs: α (lr), μ (momentum), τ (dampening), λ (weight_decay), nesterov, maximize; per
+        parameter group (:mod:`.groups`).
 State:  t = 0 and, when μ ≠ 0, the momentum buffer b (P,) in θ's dtype.
 
     for t = 1, 2, ...:
-        d_t ← ∇f(θ_{t−1}) + λ θ_{t−1}                       (L2 decay; λ = 0 skips it)
+        d_t ← ±∇f(θ_{t−1}) + λ θ_{t−1}                      (− if maximize; λ = 0: no decay)
         if μ ≠ 0:
             b_t ← d_t                          if t = 1     (no dampening on step 1)
             b_t ← μ b_{t−1} + (1 − τ) d_t      otherwise
@@ -46,7 +47,7 @@ from .validation import (check_betas, check_flag, check_nesterov, check_nonnegat
 
 
 def sgd_update(theta, g, b, t: int, lr: float, momentum: float = 0.0, dampening: float = 0.0,
-               weight_decay: float = 0.0, nesterov: bool = False):
+               weight_decay: float = 0.0, nesterov: bool = False, maximize: bool = False):
     """SGD step t ≥ 1 of the box above on (P,) arrays; inputs are not modified.
 
     theta, g: (P,) arrays of one float dtype, scalars are cast to it (as the kernel gets them)
@@ -54,9 +55,9 @@ def sgd_update(theta, g, b, t: int, lr: float, momentum: float = 0.0, dampening:
     returns: θ_t, b_t (None when μ = 0), u_t = Δθ/α, d_t (the gradient used), all (P,)
     """
     dt = theta.dtype.type
-    d = g
+    d = -g if maximize else g                              # maximize: ascend f
     if weight_decay != 0.0:
-        d = g + dt(weight_decay) * theta                   # d_t ← g_t + λ θ_{t−1}
+        d = d + dt(weight_decay) * theta                   # d_t ← ±g_t + λ θ_{t−1}
     if momentum != 0.0:
         if t == 1:
             b = d.copy()                                   # b_1 = d_1
@@ -72,27 +73,25 @@ def sgd_update(theta, g, b, t: int, lr: float, momentum: float = 0.0, dampening:
 
 @dataclass(frozen=True)
 class SGDHyperparameters:
-    """Validated SGD hyperparameters (see :class:`SGD`); probe_betas is None or (β1, β2)."""
+    """Validated SGD hyperparameters of one parameter group (see :class:`SGD`)."""
 
     lr: float
     momentum: float
     dampening: float
     weight_decay: float
     nesterov: bool
-    probe_betas: tuple[float, float] | None
+    maximize: bool = False
 
     @classmethod
     def validated(cls, owner: str, lr, momentum, dampening, weight_decay, nesterov,
-                  probe_betas) -> "SGDHyperparameters":
+                  maximize=False) -> "SGDHyperparameters":
         momentum = check_nonnegative(momentum, "momentum", owner)
         dampening = check_unit_interval(dampening, "dampening", owner, closed=True)
         nesterov = check_flag(nesterov, "nesterov", owner)
         check_nesterov(nesterov, momentum, dampening, owner)
-        if probe_betas is not None:
-            probe_betas = check_betas(probe_betas, owner, name="probe_betas")
         return cls(lr=check_nonnegative(lr, "lr", owner), momentum=momentum, dampening=dampening,
                    weight_decay=check_nonnegative(weight_decay, "weight_decay", owner),
-                   nesterov=nesterov, probe_betas=probe_betas)
+                   nesterov=nesterov, maximize=check_flag(maximize, "maximize", owner))
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -108,56 +107,66 @@ class SGDScalars(NamedTuple):
     use_momentum: bool          # μ ≠ 0: the buffer b exists
     first_step: bool            # t = 1: b_1 = d_1
     nesterov: bool
+    grad_sign: float            # −1 to maximize, else 1 (state dtype: 1·g = g exactly)
 
 
 def sgd_scalars(h: SGDHyperparameters, t: int, dtype) -> SGDScalars:
     """The scalars of step t ≥ 1 for a state of ``dtype`` (positional, as in adam_scalars)."""
     dt = np.dtype(dtype).type
     return SGDScalars(dt(h.lr), dt(h.momentum), dt(1.0 - h.dampening), dt(h.weight_decay),
-                      h.momentum != 0.0, t == 1, h.nesterov)
+                      h.momentum != 0.0, t == 1, h.nesterov, dt(-1.0 if h.maximize else 1.0))
 
 
 class SGD(FlatOptimizer):
     r"""Stochastic gradient descent with momentum, as ``torch.optim.SGD``.
 
     Algorithm and momentum convention: the box in :mod:`numpy_adam.optim.sgd` (this module's
-    docstring), step by step in :func:`sgd_update`; one fused kernel pass per step.
+    docstring), step by step in :func:`sgd_update`; one fused kernel pass per parameter group
+    per step.
 
     Statistics: SGD has no v. With ``probe_betas=(β1, β2)`` a passive probe (see
     :mod:`numpy_adam.optim.probe`) keeps Adam's EMAs of d_t, and ``last_stats`` reports its
     mean |m̂|, σ̂, γ, neg_var_frac. ``update`` is this optimizer's mean |u_t| = |Δθ|/α (with L2
     decay included, as it is part of d_t). Without a probe only ``update`` is measured and the
-    other four arrays of ``last_stats`` are NaN.
+    other four arrays of ``last_stats`` are NaN. The probe is one for the whole optimizer,
+    not per group.
 
     params, track, sample_size, sample_seed: as for :class:`~numpy_adam.optim.Adam` (the
     sample's m̂, v̂ are the probe's, NaN without one).
+    lr, momentum, dampening, weight_decay, nesterov, maximize: the defaults of every group.
+    A group's momentum cannot go from 0 to non-zero after the first step (the buffer b
+    exists only when some group had momentum at construction).
     """
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
-                 nesterov=False, *, probe_betas=None, track=("weight",), sample_size=0,
-                 sample_seed=0):
-        super().__init__(params, track, sample_size, sample_seed)
-        self.hparams = self._validated(lr=lr, momentum=momentum, dampening=dampening,
-                                       weight_decay=weight_decay, nesterov=nesterov,
-                                       probe_betas=probe_betas)
-        self.b = self._zeros() if self.hparams.momentum != 0.0 else None  # (P,) or None
-        self.probe = self._make_probe(self.hparams)
+                 nesterov=False, *, maximize=False, probe_betas=None, track=("weight",),
+                 sample_size=0, sample_seed=0):
+        owner = type(self).__name__
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                        nesterov=nesterov, maximize=maximize)
+        SGDHyperparameters.validated(owner, **defaults)  # the defaults first
+        self.probe_betas = (None if probe_betas is None
+                            else check_betas(probe_betas, owner, name="probe_betas"))
+        self.b = self.probe = None
+        super().__init__(params, defaults, track, sample_size, sample_seed)
 
-    def _make_probe(self, hparams: SGDHyperparameters) -> SpreadProbe | None:
-        if hparams.probe_betas is None:
+    def _make_probe(self, betas) -> SpreadProbe | None:
+        if betas is None:
             return None
-        return SpreadProbe(hparams.probe_betas, self.flat.data.shape[0], self.dtype,
-                           owner=type(self).__name__)
+        return SpreadProbe(betas, self.flat.data.shape[0], self.dtype, owner=type(self).__name__)
 
     # -- state format hooks ----------------------------------------------------------
-    def _validated(self, lr, momentum, dampening, weight_decay, nesterov, probe_betas):
-        return SGDHyperparameters.validated(type(self).__name__, lr, momentum, dampening,
-                                            weight_decay, nesterov, probe_betas)
-
     @staticmethod
-    def _array_names(hparams: SGDHyperparameters) -> tuple[str, ...]:
-        names = ("b",) if hparams.momentum != 0.0 else ()
-        return names + (("probe_m", "probe_v") if hparams.probe_betas is not None else ())
+    def _validated(owner, lr, momentum, dampening, weight_decay, nesterov, maximize):
+        return SGDHyperparameters.validated(owner, lr, momentum, dampening, weight_decay,
+                                            nesterov, maximize)
+
+    _UNSET = object()
+
+    def _array_names(self, hparams: list, probe_betas=_UNSET) -> tuple[str, ...]:
+        betas = self.probe_betas if probe_betas is self._UNSET else probe_betas
+        names = ("b",) if any(h.momentum != 0.0 for h in hparams) else ()
+        return names + (("probe_m", "probe_v") if betas is not None else ())
 
     def _arrays(self) -> dict:
         arrays = {"b": self.b} if self.b is not None else {}
@@ -167,35 +176,41 @@ class SGD(FlatOptimizer):
 
     def _set_arrays(self, arrays: dict) -> None:
         self.b = arrays.get("b")
-        self.probe = self._make_probe(self.hparams)
+        self.probe = self._make_probe(self.probe_betas)
         if self.probe is not None:
             self.probe.m, self.probe.v = arrays["probe_m"], arrays["probe_v"]
 
+    def _extra_state(self) -> dict:
+        betas = self.probe_betas
+        return {"probe_betas": None if betas is None else list(betas)}
+
+    def _load_extra_state(self, state_dict, owner: str) -> dict:
+        betas = state_dict.get("probe_betas")
+        return {"probe_betas": None if betas is None
+                else check_betas(betas, owner, name="probe_betas")}
+
+    def _commit_extra_state(self, extra: dict) -> None:
+        self.probe_betas = extra["probe_betas"]
+
     # -- the step --------------------------------------------------------------------
-    def step(self, compute_stats: bool = True) -> None:
-        """One SGD step (and probe update) in place on the flat buffer, one fused pass.
+    def _check_step(self, hparams: list) -> None:
+        if self.b is None and any(h.momentum != 0.0 for h in hparams):
+            raise ValueError(f"{type(self).__name__}: a parameter group's momentum went from 0 to "
+                             "non-zero after construction; its buffer b does not exist: create "
+                             "the optimizer with that momentum")
 
-        Raises :class:`NonFiniteGradientError` (nothing changed) if g holds NaN or Inf.
-        Afterwards ``last_stats`` is this step's :class:`SpreadStats` (see the class
-        docstring for what is measured without a probe), or None when ``compute_stats`` is
-        False.
-        """
-        compute_stats = self._check_compute_stats(compute_stats)
-        self._reject_nonfinite_gradients()
-        theta_before = self._sample_before_step(compute_stats)
-        t, probe, empty = self.t + 1, self.probe, self._empty
-        sgd_step_kernel(self.flat.data, self.flat.grad, self.b if self.b is not None else empty,
+    def _step_group(self, i: int, h: SGDHyperparameters, t: int, compute_stats: bool) -> None:
+        probe, empty = self.probe, self._empty
+        b = self.b if (self.b is not None and h.momentum != 0.0) else empty
+        sgd_step_kernel(self.flat.data, self.flat.grad, b,
                         probe.m if probe is not None else empty,
-                        probe.v if probe is not None else empty, self._chunks,
-                        sgd_scalars(self.hparams, t, self.dtype),
-                        probe_scalars(probe, t, self.dtype), compute_stats, self._parallel)
-        self.t = t
-        if compute_stats:
-            self.last_stats = self._stats_of_last_step(has_spread=probe is not None)
-        else:
-            self.last_stats = None
-        self.last_sample = self._sample_after_step(theta_before)
+                        probe.v if probe is not None else empty, self._group_chunks[i],
+                        sgd_scalars(h, t, self.dtype), probe_scalars(probe, t, self.dtype),
+                        compute_stats, self._group_parallel[i])
 
-    def _spread_moments(self, t: int):
+    def _has_spread(self) -> bool:
+        return self.probe is not None
+
+    def _spread_moments(self, t: int, hparams: list):
         probe = self.probe
         return None if probe is None else (probe.m, probe.v, *probe.bias_corrections(t))

@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import __version__
 from ..optim import SGD, Adam, AdamW
+from ..optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, StepLR, warmup_cosine
 from .config import TrainConfig
 from .errors import SettingsError
 from .tasks import CifarData, CifarTask, QuadraticTask
@@ -18,8 +19,20 @@ def run_seeds(config: TrainConfig) -> list[np.random.SeedSequence]:
     return np.random.SeedSequence(config.seed).spawn(3)
 
 
+def param_groups(config: TrainConfig, named_params) -> list:
+    """One group of every parameter, or with ``weight_decay_on="weights"`` two: the conv and
+    fc weights with the configured decay, then biases and batchnorm parameters without."""
+    named = list(named_params)
+    if config.weight_decay_on == "all":
+        return named
+    weights = [(n, p) for n, p in named if p.kind == "weight"]
+    others = [(n, p) for n, p in named if p.kind != "weight"]
+    return [{"params": weights}] + ([{"params": others, "weight_decay": 0.0}] if others else [])
+
+
 def make_optimizer(config: TrainConfig, named_params):
     """The optimizer a config names. SGD gets a passive spread probe with (beta1, beta2)."""
+    named_params = param_groups(config, named_params)
     betas = (config.beta1, config.beta2)
     sampling = dict(sample_size=config.sample_per_tensor, sample_seed=run_seeds(config)[2])
     if config.optimizer == "adam":
@@ -31,6 +44,30 @@ def make_optimizer(config: TrainConfig, named_params):
     return SGD(named_params, lr=config.lr, momentum=config.momentum, dampening=config.dampening,
                weight_decay=config.weight_decay, nesterov=config.nesterov, probe_betas=betas,
                **sampling)
+
+
+def check_schedule(config: TrainConfig, steps: int) -> None:
+    """Refuse a schedule that does not fit the run's length (SettingsError)."""
+    if config.lr_schedule == "warmup-cosine" and not config.lr_warmup_steps < steps:
+        raise SettingsError(f"TrainConfig: lr_warmup_steps must be below the run's {steps} steps, "
+                            f"got {config.lr_warmup_steps}")
+
+
+def make_scheduler(config: TrainConfig, optimizer, steps: int):
+    """The learning-rate schedule a config names, stepped once per optimizer step (None for
+    a constant rate)."""
+    name = config.lr_schedule
+    if name == "step":
+        return StepLR(optimizer, step_size=config.lr_step_size, gamma=config.lr_decay)
+    if name == "exponential":
+        return ExponentialLR(optimizer, gamma=config.lr_decay)
+    if name == "cosine":
+        return CosineAnnealingLR(optimizer, T_max=steps, eta_min=config.lr_min)
+    if name == "warmup-cosine":
+        check_schedule(config, steps)
+        return warmup_cosine(optimizer, warmup_steps=config.lr_warmup_steps, total_steps=steps,
+                             start_factor=config.lr_warmup_start, eta_min=config.lr_min)
+    return None
 
 
 def make_task(config: TrainConfig, data: CifarData | None = None, data_dir=None):

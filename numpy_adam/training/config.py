@@ -24,6 +24,8 @@ from ..optim.validation import (check_beta, check_count, check_flag, check_neste
 OWNER = "TrainConfig"
 MODELS = ("cnn", "quadratic")
 OPTIMIZERS = ("adam", "adamw", "sgd")
+LR_SCHEDULES = ("constant", "step", "exponential", "cosine", "warmup-cosine")
+DECAY_ON = ("all", "weights")  # weight decay on every parameter, or on conv/fc weights only
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class TrainConfig:
     dampening: float = 0.0
     nesterov: bool = False
     weight_decay: float = 0.0
+    weight_decay_on: str = "all"  # "weights": biases and batchnorm in a second group without decay
     batch_size: int = 100
     steps: int | None = None
     epochs: float | None = None
@@ -51,6 +54,13 @@ class TrainConfig:
     kernel_size: int = 5
     hidden: int = 128
     sample_per_tensor: int = 32  # elements per tracked tensor recorded at every step (0: none)
+    # the learning-rate schedule (numpy_adam.optim.lr_scheduler), stepped once per step:
+    lr_schedule: str = "constant"  # one of LR_SCHEDULES
+    lr_step_size: int = 1000      # step: α ← ρ α every lr_step_size steps
+    lr_decay: float = 0.1         # step and exponential: the factor ρ (exponential: per step)
+    lr_min: float = 0.0           # cosine, warmup-cosine: the final rate η
+    lr_warmup_steps: int = 100    # warmup-cosine: linear warm-up steps, then cosine to the end
+    lr_warmup_start: float = 0.01  # warmup-cosine: the warm-up's first rate, as a fraction of α
     label: str = ""
     extra: dict = field(default_factory=dict)  # free-form notes recorded with the run
 
@@ -78,6 +88,21 @@ class TrainConfig:
         check_nesterov(self.nesterov, self.momentum, self.dampening, OWNER)
         keep("sample_per_tensor",  # the optimizers' sample_size
              check_count(self.sample_per_tensor, "sample_per_tensor", OWNER))
+        if self.weight_decay_on not in DECAY_ON:
+            fail("weight_decay_on", f"one of {DECAY_ON}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            fail("lr_schedule", f"one of {LR_SCHEDULES}")
+        if not _positive_int(self.lr_step_size):
+            fail("lr_step_size", "a positive integer")
+        if not isinstance(self.lr_decay, (int, float)) or isinstance(self.lr_decay, bool) or \
+                not 0 < self.lr_decay < math.inf:
+            fail("lr_decay", "a finite number > 0")
+        keep("lr_min", check_nonnegative(self.lr_min, "lr_min", OWNER))
+        if not _positive_int(self.lr_warmup_steps):
+            fail("lr_warmup_steps", "a positive integer")
+        if not isinstance(self.lr_warmup_start, (int, float)) or \
+                isinstance(self.lr_warmup_start, bool) or not 0 < self.lr_warmup_start <= 1:
+            fail("lr_warmup_start", "a number in (0, 1]")
         # the run's own settings
         for name in ("batch_size", "checkpoint_every", "kernel_size", "hidden"):
             if not _positive_int(getattr(self, name)):

@@ -37,7 +37,8 @@ from tqdm import tqdm
 from ..optim import NonFiniteGradientError
 from ..records import CONFIG_FILE, MetricsLog, Run, load_run, save_config, save_run_metrics, \
     save_summary
-from .build import make_optimizer, make_task, total_steps, versions
+from .build import (check_schedule, make_optimizer, make_scheduler, make_task, total_steps,
+                    versions)
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .divergence import first_nonfinite_model_value, first_nonfinite_optimizer_state
@@ -101,6 +102,7 @@ def train(config: TrainConfig | None, out_dir, *, data: CifarData | None = None,
         raise ValueError("train: config is required unless resuming")
     check_memory(config.model, config.batch_size, config.channels, config.kernel_size)
     task = make_task(config, data, data_dir)  # loads and checks the data: still nothing written
+    check_schedule(config, total_steps(config, task.steps_per_epoch))
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     with RunLock(out) as lock:
@@ -149,6 +151,7 @@ def _run(config: TrainConfig, out: Path, task, resume: bool, quiet: bool,
     optimizer = make_optimizer(config, task.model.named_parameters())
     names = list(optimizer.tracked_names)
     steps = total_steps(config, task.steps_per_epoch)
+    scheduler = make_scheduler(config, optimizer, steps)  # sets the first step's rate
     layout = optimizer.sample_layout
     record.restart(MetricsLog(names, layout.slot, layout.element, optimizer.dtype)
                    if layout.size else MetricsLog(names))
@@ -158,6 +161,7 @@ def _run(config: TrainConfig, out: Path, task, resume: bool, quiet: bool,
         save_checkpoint(checkpoint_path, {
             "step": step, "wall_seconds": record.wall(), "model": dict(task.model.state_dict()),
             "optimizer": optimizer.state_dict(), "task": task.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
             "metrics": record.log.as_arrays(), "evaluations": record.evaluations})
 
     def diverged(t: int, what: str) -> TrainingDiverged:
@@ -172,6 +176,8 @@ def _run(config: TrainConfig, out: Path, task, resume: bool, quiet: bool,
         try:
             task.model.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
+            if scheduler is not None:
+                scheduler.load_state_dict(saved["scheduler"])
             task.load_state_dict(saved["task"])
             record.restart(MetricsLog.from_arrays(saved["metrics"]), saved["evaluations"],
                            saved["step"], saved["wall_seconds"])
@@ -187,6 +193,7 @@ def _run(config: TrainConfig, out: Path, task, resume: bool, quiet: bool,
     bar = None
     for t in range(record.start + 1, steps + 1):
         loss = task.train_step()
+        lr = optimizer.param_groups[0]["lr"]  # α of this step (a schedule moves it after)
         failure = None if math.isfinite(loss) else f"the loss is {loss}"
         if failure is None:
             try:
@@ -198,7 +205,9 @@ def _run(config: TrainConfig, out: Path, task, resume: bool, quiet: bool,
             failure = None if bad is None else f"{bad} is not finite"
         if failure is not None:
             raise diverged(t, failure)
-        record.log.append(t, loss, config.lr, optimizer.last_stats, optimizer.last_sample,
+        if scheduler is not None:
+            scheduler.step()
+        record.log.append(t, loss, lr, optimizer.last_stats, optimizer.last_sample,
                           **task.after_step())
         epoch_end = task.steps_per_epoch is not None and t % task.steps_per_epoch == 0
         if t == steps or (config.eval_every and t % config.eval_every == 0) or \

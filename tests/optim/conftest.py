@@ -110,12 +110,13 @@ class ReferenceRun:
         if self.kind == "adam":
             self.theta, self.m, self.v, self.v_max, u = adam_update(
                 self.theta, g, self.m, self.v, self.v_max, self.t, hp["lr"], *hp["betas"],
-                hp["eps"], hp["weight_decay"], hp["amsgrad"], hp["decoupled_weight_decay"])
+                hp["eps"], hp["weight_decay"], hp["amsgrad"], hp["decoupled_weight_decay"],
+                hp.get("maximize", False))
             return spread_stats(self.m, self.v, u, self.t, *hp["betas"], self.segments)
         self.theta, self.b, u, d = sgd_update(
             self.theta, g, self.b, self.t, hp["lr"], hp["momentum"], hp["dampening"],
-            hp["weight_decay"], hp["nesterov"])
-        if hp["probe_betas"] is None:
+            hp["weight_decay"], hp["nesterov"], hp.get("maximize", False))
+        if hp.get("probe_betas") is None:
             return spread_stats(self.m, self.v, u, self.t, 0.0, 0.0, self.segments,
                                 has_spread=False)
         self.m, self.v = probe_update(d, self.m, self.v, *hp["probe_betas"])

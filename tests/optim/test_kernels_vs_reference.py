@@ -33,7 +33,8 @@ def _state_pairs(opt, ref, kind):
 def _compare_run(reference_run, opt, kind, grads, theta_tol, stats_rtol):
     """Step ``opt`` and the reference through ``grads``; assert θ, state and stats agree at
     every step (collected per step, checked once at the end with the worst step named)."""
-    ref = reference_run(kind, opt.flat.data.copy(), opt.hparams.as_dict(), _tracked_segments(opt))
+    hp = {**opt.hparams.as_dict(), "probe_betas": getattr(opt, "probe_betas", None)}
+    ref = reference_run(kind, opt.flat.data.copy(), hp, _tracked_segments(opt))
     theta_diff, state_diff, got_stats, want_stats = [], [], [], []
     for t, g in enumerate(grads, start=1):
         opt.flat.grad[:] = g

@@ -63,7 +63,7 @@ def test_state_dict_holds_copies_not_views(make_params):
     opt.step()
     state = opt.state_dict()
     assert set(state["state"]) == {"m", "v", "v_max"}, state["state"].keys()
-    assert state["hyperparameters"]["betas"] == (0.9, 0.999), state["hyperparameters"]
+    assert state["param_groups"][0]["betas"] == (0.9, 0.999), state["param_groups"]
     m_before = opt.m.copy()
     state["state"]["m"][:] = 123.0
     np.testing.assert_array_equal(opt.m, m_before, err_msg="state_dict must return copies")
@@ -104,10 +104,13 @@ def _bad_states(opt):
         ("segments", set_key(["segments"], [("w", (P,))]), "shapes"),
         ("short-m", set_key(["state", "m"], np.zeros(P - 1)), "'m'"),
         ("dtype-v", set_key(["state", "v"], np.zeros(P, dtype=np.float32)), "'v'"),
-        ("missing-vmax", set_key(["hyperparameters", "amsgrad"], True), "'v_max'"),
-        ("bad-lr", set_key(["hyperparameters", "lr"], -1.0), "lr"),
-        ("unknown-hyperparameter", set_key(["hyperparameters", "momentum"], 0.9),
-         "hyperparameter"),
+        ("missing-vmax", set_key(["param_groups", 0, "amsgrad"], True), "'v_max'"),
+        ("bad-lr", set_key(["param_groups", 0, "lr"], -1.0), r"param_groups\[0\]: lr must be"),
+        ("missing-hyperparameter", lambda s: s["param_groups"][0].pop("eps"),
+         r"lacks hyperparameters \['eps'\]"),
+        ("group-params", set_key(["param_groups", 0, "params"], [0]), "holds parameters"),
+        ("group-count", lambda s: s["param_groups"].append(dict(s["param_groups"][0])),
+         "2 parameter groups"),
         ("extra-array", set_key(["state", "b"], np.zeros(P)), "unexpected state arrays"),
         ("negative-v", set_key(["state", "v"], np.full(P, -1.0)), "'v' holds negative"),
         ("nan-m", set_key(["state", "m"], np.full(P, np.nan)), "'m' holds NaN or Inf"),
@@ -115,7 +118,7 @@ def _bad_states(opt):
     ]
 
 
-@pytest.mark.parametrize("case", range(14))
+@pytest.mark.parametrize("case", range(16))
 def test_load_rejects_bad_states_and_changes_nothing(case, make_params):
     rng = np.random.default_rng(34)
     opt = Adam(make_params(rng))
@@ -128,6 +131,6 @@ def test_load_rejects_bad_states_and_changes_nothing(case, make_params):
     with pytest.raises(ValueError, match=fragment):
         opt.load_state_dict(state)
     after = opt.state_dict()
-    assert after["t"] == before["t"] and after["hyperparameters"] == before["hyperparameters"], name
+    assert after["t"] == before["t"] and after["param_groups"] == before["param_groups"], name
     for key, array in before["state"].items():
         np.testing.assert_array_equal(after["state"][key], array, err_msg=f"{name}: {key} changed")

@@ -110,3 +110,42 @@ def test_summary_numbers_report_the_identity_for_adam_only(tmp_path):
     assert adam["residual_per_element"]["max_abs"] < 1e-12, adam["residual_per_element"]
     assert gd["residual_per_element"] is None, "the identity is Adam's; SGD has no such residual"
     assert adam["oscillation"]["grows_back_after_min"] and not gd["oscillation"]["grows_back_after_min"]
+
+
+# --- learning-rate schedules in runs -------------------------------------------------------------
+
+def test_records_show_the_schedule_step_by_step(tmp_path):
+    from numpy_adam.nn import Parameter
+    from numpy_adam.optim import Adam
+    from numpy_adam.optim.lr_scheduler import warmup_cosine
+
+    config = TrainConfig(model="quadratic", optimizer="adam", lr=0.05, steps=60,
+                         lr_schedule="warmup-cosine", lr_warmup_steps=10, lr_warmup_start=0.1,
+                         lr_min=0.001)
+    run = train(config, tmp_path / "run", quiet=True)
+    opt = Adam([Parameter(np.ones(1))], lr=0.05)
+    sched = warmup_cosine(opt, warmup_steps=10, total_steps=60, start_factor=0.1, eta_min=0.001)
+    expected = []
+    for _ in range(60):
+        expected.append(opt.param_groups[0]["lr"])
+        sched.step()
+    np.testing.assert_array_equal(run.metrics["lr"], expected, err_msg="lr of each step")
+    assert run.metrics["lr"][0] == pytest.approx(0.005) and run.metrics["lr"][10] == 0.05
+
+
+def test_sigkill_then_resume_is_bitwise_identical_with_a_schedule(tmp_path, train_killed_after):
+    args = [*QUADRATIC_CLI[:-4], "--steps", "4000", "--checkpoint-every", "64",
+            "--lr-schedule", "cosine", "--lr-min", "0.001"]
+    saved = train_killed_after(tmp_path / "killed", args, step=128)
+    assert 128 <= saved < 4000, saved
+    command = [sys.executable, "-m", "numpy_adam", "train", "--quiet"]
+    resumed = subprocess.run([*command, "--out", str(tmp_path / "killed"), "--resume"],
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    whole = subprocess.run([*command, *args, "--out", str(tmp_path / "whole")],
+                           capture_output=True, text=True, timeout=300)
+    assert whole.returncode == 0, whole.stderr
+    a, b = load_run(tmp_path / "killed"), load_run(tmp_path / "whole")
+    for key in b.metrics:
+        np.testing.assert_array_equal(a.metrics[key], b.metrics[key], err_msg=key)
+    assert b.metrics["lr"][-1] < 0.0011, "the cosine reached its floor"

@@ -64,8 +64,10 @@ def test_sampled_elements_satisfy_the_identity_on_real_data(cifar, tmp_path, bet
 
 
 def test_cnn_sigkill_then_resume_is_bitwise_identical(cifar, tmp_path, train_killed_after):
+    # two parameter groups (decay on the weights only) and a step schedule: both resume exactly
     args = ["--model", "cnn", "--batch-size", "16", "--steps", "60", "--eval-every", "40",
-            "--checkpoint-every", "10", "--data-dir", DATA]
+            "--checkpoint-every", "10", "--data-dir", DATA, "--weight-decay", "0.01",
+            "--weight-decay-on", "weights", "--lr-schedule", "step", "--lr-step-size", "15"]
 
     def cli(out, resume=False):
         command = [sys.executable, "-m", "numpy_adam", "train", *args, "--out", str(out),
@@ -79,6 +81,7 @@ def test_cnn_sigkill_then_resume_is_bitwise_identical(cifar, tmp_path, train_kil
     whole = cli(tmp_path / "whole")
     assert whole.returncode == 0, whole.stderr
     a, b = load_run(tmp_path / "killed"), load_run(tmp_path / "whole")
+    np.testing.assert_allclose(np.unique(b.metrics["lr"]), [1e-6, 1e-5, 1e-4, 1e-3], rtol=1e-12)
     for key in b.metrics:
         np.testing.assert_array_equal(a.metrics[key], b.metrics[key], err_msg=key)
     assert a.summary["evaluations"] == b.summary["evaluations"]
