@@ -63,11 +63,15 @@ FOOTNOTES = {
 
 
 def short_name(run: Run) -> str:
-    """"Adam", "AdamW", "SGD" or, for SGD without momentum, "GD"."""
+    """"Adam", "AdamW", "SGD" or, for SGD without momentum, "GD"; with the learning-rate
+    schedule in brackets when it is not constant ("Adam (cosine)")."""
     opt = str(run.config.get("optimizer", "?")).lower()
     if opt == "sgd":
-        return "SGD" if float(run.config.get("momentum") or 0.0) > 0 else "GD"
-    return {"adam": "Adam", "adamw": "AdamW"}.get(opt, opt)
+        name = "SGD" if float(run.config.get("momentum") or 0.0) > 0 else "GD"
+    else:
+        name = {"adam": "Adam", "adamw": "AdamW"}.get(opt, opt)
+    schedule = run.config.get("lr_schedule", "constant")
+    return name if schedule == "constant" else f"{name} ({schedule})"
 
 
 def _style_table(row: list[Run]) -> list[tuple[str, str, str]]:
@@ -341,10 +345,11 @@ def describe_runs(runs: list[Run]) -> str:
     parts = []
     for run in sorted(runs, key=lambda r: OPTIMIZER_ORDER.get(str(r.config.get("optimizer")), 9)):
         name, cfg = short_name(run), run.config
-        if name in ("Adam", "AdamW"):
+        base = name.split(" (")[0]
+        if base in ("Adam", "AdamW"):
             text = f"{name} β1={cfg.get('beta1')}, β2={cfg.get('beta2')}"
-        elif name == "SGD":
-            text = f"SGD momentum {cfg.get('momentum')}"
+        elif base == "SGD":
+            text = f"{name} momentum {cfg.get('momentum')}"
         else:
             text = name
         if text not in parts:

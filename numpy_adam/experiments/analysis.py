@@ -238,6 +238,34 @@ def sample_identity(m_hat, v_hat, update, param, lr, eps: float, dtype) -> dict:
             "update_above_one_share": float(np.mean(update[keep] > 1.0))}
 
 
+def amplitude_per_lr(x, lr, windows: int = 10) -> dict:
+    """Does the oscillation's amplitude follow the learning rate? |x| against α, window by window.
+
+    x, lr: (T,) the parameter after each step of a 1-D run and the α of that step
+    windows: the run is cut into this many equal windows; in each, the amplitude is max |x|
+             over the window's second half (the first half lets a change of α settle in) and
+             α is the mean rate over the same steps
+
+    returns {"amplitude": [...], "lr": [...], "ratio": [amplitude / α], "last_step": [...]},
+    one entry per window. A ratio that stays put while α falls is an amplitude that follows α.
+    """
+    x = np.abs(np.asarray(x, dtype=np.float64).reshape(-1))
+    lr = np.asarray(lr, dtype=np.float64).reshape(-1)
+    if x.shape != lr.shape or x.size < 2 * windows:
+        raise ValueError(f"amplitude_per_lr: x and lr must be (T,) with T >= {2 * windows}, got "
+                         f"shapes {x.shape} and {lr.shape}")
+    edges = np.linspace(0, x.size, windows + 1).astype(int)
+    out = {"amplitude": [], "lr": [], "ratio": [], "last_step": []}
+    for a, b in zip(edges[:-1], edges[1:]):
+        half = slice((a + b) // 2, b)
+        amplitude, rate = float(np.max(x[half])), float(np.mean(lr[half]))
+        out["amplitude"].append(amplitude)
+        out["lr"].append(rate)
+        out["ratio"].append(amplitude / rate if rate > 0 else math.nan)
+        out["last_step"].append(int(b))
+    return out
+
+
 def _sign_changes(g: np.ndarray) -> np.ndarray:
     """Indices k where the sign of g differs from the last non-zero sign before k."""
     nonzero = np.flatnonzero(g != 0)

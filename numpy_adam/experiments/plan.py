@@ -6,7 +6,10 @@ each on the CIFAR-10 CNN at batch sizes 16 and 100;
 Figure 3 — f(x) = x² from x₀ = 1, full batch: Adam β1 = β2 = 0.99 (α = 0.01, ε = 1e-12)
 against plain gradient descent (α = 0.1);
 Figure 4 — "What averaging does": the element samples of the two Adam runs at batch 100
-(Figure 1's and Figure 2's), no runs of its own.
+(Figure 1's and Figure 2's), no runs of its own;
+Schedules — f(x) = x² with Adam β1 = β2 = 0.99 (α_0 = 0.01) for 20000 steps under a constant
+rate, a step schedule (α halves every 2000 steps) and a cosine to 0: does the oscillation's
+amplitude follow α_t, and does it die out?
 
 SGD runs use dampening 0, so their effective learning rate on a steady gradient is α/(1 − μ)
 (momentum convention: :mod:`numpy_adam.optim.sgd`); their learning rates make it 0.1 in both
@@ -28,6 +31,7 @@ BATCH_SIZES = (16, 100)
 QUICK_CNN_STEPS = {16: 400, 100: 200}
 FULL_CNN_EPOCHS = {16: 2, 100: 4}
 QUADRATIC_STEPS = 1500
+SCHEDULE_STEPS = 20000  # x² under schedules: long enough for ten halvings' worth of α
 # Steps left out of the summary's correlations and residuals: SGD's heavy-ball buffer is
 # b_t = m̂_t (1 − β1^t)/(1 − β1), so its step ramps up over ~1/(1 − β1) steps even at constant
 # m̂; the first 100 steps would measure that ramp, not the relation between step and gradient.
@@ -72,6 +76,12 @@ def plan(mode: str = "quick", seed: int = 0) -> list[Experiment]:
     gd = replace(quadratic, optimizer="sgd", lr=0.1, label="gradient descent on x²")
     runs += [Experiment("figure3-adam", "figure3", 0, quadratic),
              Experiment("figure3-gd", "figure3", 0, gd)]
+    long = replace(quadratic, steps=SCHEDULE_STEPS, checkpoint_every=SCHEDULE_STEPS)
+    for name, settings in (("constant", {}),
+                           ("step", dict(lr_schedule="step", lr_step_size=2000, lr_decay=0.5)),
+                           ("cosine", dict(lr_schedule="cosine", lr_min=0.0))):
+        runs.append(Experiment(f"schedules-{name}", "schedules", 0,
+                               replace(long, label=f"Adam on x², {name} α", **settings)))
     return runs
 
 
@@ -79,6 +89,7 @@ FIGURE_TITLES = {
     "figure1": "Figure 1 — CIFAR-10 CNN, β1 = β2 = 0.99: Adam vs SGD (momentum 0.99)",
     "figure2": "Figure 2 — CIFAR-10 CNN, β1 = 0.9, β2 = 0.999: Adam vs SGD (momentum 0.9)",
     "figure3": "Figure 3 — f(x) = x², β1 = β2 = 0.99: Adam vs gradient descent",
+    "schedules": "f(x) = x², Adam β1 = β2 = 0.99 under learning-rate schedules (α_0 = 0.01)",
 }
 # Figure 4 is drawn from runs of Figures 1 and 2 (their element samples), not from its own.
 AVERAGING_FIGURE = "figure4"

@@ -10,7 +10,8 @@ records with :mod:`numpy_adam.experiments.analysis`:
 * "late in training Adam's updates move up and down rather than shrink steadily": the
   trend, slow fluctuation and steadiness of the update over the second half;
 * the per-element identity on the recorded element sample (Adam runs);
-* x²: does the gradient settle (GD) or pass through zero and grow back (Adam).
+* x²: does the gradient settle (GD) or pass through zero and grow back (Adam), and, under a
+  learning-rate schedule, does the oscillation's amplitude follow α_t.
 """
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis import (curve_fit, identity_residual, late_update_trend, pearson,
-                       quadratic_oscillation, sample_identity, spearman)
+from .analysis import (amplitude_per_lr, curve_fit, identity_residual, late_update_trend,
+                       pearson, quadratic_oscillation, sample_identity, spearman)
 from ..records.atomic import atomic_write_bytes, atomic_write_json
 from ..records import GAMMA_AGGREGATIONS, Run, aggregate, relative_spread
 
@@ -58,7 +59,8 @@ def run_numbers(run: Run, warmup: int = 0) -> dict:
     sample_identity: sample_identity of the element sample (Adam-like runs with one), or None;
     residual_per_element: for an Adam-like x² run with one element, identity_residual
     against the exact ε form, else None; oscillation: quadratic_oscillation of the recorded
-    grad and x, else None.
+    grad and x, else None; amplitude_per_lr: amplitude_per_lr of an Adam-like x² run's x and
+    lr, else None.
     """
     if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
         raise ValueError(f"run_numbers: warmup must be a non-negative int, got {warmup!r}")
@@ -80,6 +82,9 @@ def run_numbers(run: Run, warmup: int = 0) -> dict:
     if "grad" in metrics and metrics["grad"].size and \
             (metrics["grad"].ndim == 1 or metrics["grad"].shape[1] == 1):
         oscillation = quadratic_oscillation(metrics["grad"], metrics.get("x"))
+    amplitude = None
+    if per_element is not None and metrics["step"].size >= 20:
+        amplitude = amplitude_per_lr(metrics["x"], metrics["lr"])
     return {
         "run": run.name, "label": run.label,
         **{k: cfg.get(k) for k in ("model", "optimizer", "batch_size", "lr", "beta1", "beta2",
@@ -96,6 +101,8 @@ def run_numbers(run: Run, warmup: int = 0) -> dict:
         "sample_identity": _sample_numbers(run, warmup),
         "residual_per_element": per_element,
         "oscillation": oscillation,
+        "lr_schedule": cfg.get("lr_schedule", "constant"),
+        "amplitude_per_lr": amplitude,
     }
 
 
@@ -179,6 +186,16 @@ def _quadratic_table(numbers: list[dict]) -> str:
     return _table(header, rows)
 
 
+def _amplitude_table(numbers: list[dict]) -> str:
+    rows = [n for n in numbers if n.get("amplitude_per_lr")]
+    windows = len(rows[0]["amplitude_per_lr"]["ratio"])
+    header = ["run", "schedule", "steps"] + [f"window {k} of {windows}"
+                                             for k in range(2, windows + 1, 2)]
+    return _table(header, [[_fmt(n["label"]), _fmt(n["lr_schedule"]), _fmt(n["steps"])]
+                           + [_fmt(r, 2) for r in n["amplitude_per_lr"]["ratio"][1::2]]
+                           for n in rows])
+
+
 def to_markdown(numbers: list[dict]) -> str:
     """Markdown tables of :func:`run_summary_numbers` output.
 
@@ -201,6 +218,10 @@ def to_markdown(numbers: list[dict]) -> str:
                      "recorded element, within the rounding of θ.\n\n" + _sample_table(numbers))
     if any(n.get("oscillation") for n in numbers):
         parts.append(_quadratic_table(numbers))
+    if any(n.get("amplitude_per_lr") for n in numbers):
+        parts.append("x²: the oscillation's amplitude over the learning rate, max |x| / α in the "
+                     "second half of windows of the run (constant while the amplitude follows "
+                     "α).\n\n" + _amplitude_table(numbers))
     return "\n\n".join(parts) + "\n"
 
 

@@ -55,9 +55,12 @@ LENGTH_SETTINGS = ("steps", "epochs")
 
 def config_differences(saved: dict, config: TrainConfig) -> dict:
     """{setting: (saved value, given value)} for every setting of ``config`` that a run's saved
-    ``config.json`` holds differently (compared in JSON form, so tuples equal lists)."""
+    ``config.json`` holds differently (compared in JSON form, so tuples equal lists). A setting
+    the saved run predates counts as its default, which is what that run did."""
     given = json.loads(json.dumps(config.to_json()))
-    return {k: (saved.get(k), v) for k, v in given.items() if saved.get(k) != v}
+    defaults = json.loads(json.dumps(TrainConfig(steps=1).to_json()))
+    return {k: (saved.get(k, defaults[k]), v) for k, v in given.items()
+            if saved.get(k, defaults[k]) != v}
 
 
 def saved_config(out) -> TrainConfig:

@@ -73,8 +73,8 @@ def test_summary_files_are_valid_json_and_markdown(runs, tmp_path):
     lines = text.splitlines()
     assert lines[0].startswith("| run | optimizer |") and lines[1].startswith("|---|"), lines[:2]
     assert "sgd \\| cnn" in text, "a '|' inside a label must be escaped"
-    assert sum(line.startswith("| adam \\| quadratic") for line in lines) == 3, \
-        "the quadratic run appears in the outcome, panel (c) and quadratic tables"
+    assert sum(line.startswith("| adam \\| quadratic") for line in lines) == 4, \
+        "the quadratic run appears in the outcome, panel (c), quadratic and amplitude tables"
     assert "| — |" in text, "missing test loss prints as a dash"
 
 
