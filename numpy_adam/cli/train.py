@@ -72,6 +72,11 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     option("--sample-per-tensor", "elements per tracked tensor whose m̂, v̂, step and θ are "
            "recorded at every step; 0 records none", type=int)
     option("--x0", "quadratic start point", type=float, nargs="+")
+    option("--noise-std", "quadratic: the noise s of f(x; ξ) = (x − ξ)², ξ the mean of "
+           "--batch-size draws from N(0, s²) per step; 0 is the noise-free x²", type=float)
+    p.add_argument("--batch-spread", action="store_true", default=argparse.SUPPRESS,
+                   help="CNN: also record the spread of the per-sample gradients within each "
+                        "batch, every step (slower; default off)")
     option("--label", "a name for legends", type=str)
     p.add_argument("--out", required=True, help="run folder to write (required)")
     p.add_argument("--data-dir", default=None,

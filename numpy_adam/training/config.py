@@ -50,6 +50,8 @@ class TrainConfig:
     eval_every: int | None = None  # steps between test evaluations; None: every epoch and at the end
     checkpoint_every: int = 500
     x0: tuple[float, ...] = (1.0,)  # quadratic start
+    noise_std: float = 0.0  # quadratic: s of f(x; ξ) = (x − ξ)², ξ the mean of batch_size N(0, s²) draws
+    batch_spread: bool = False  # CNN: also measure the per-sample gradients' spread every step
     channels: tuple[int, int] = (16, 32)
     kernel_size: int = 5
     hidden: int = 128
@@ -126,6 +128,10 @@ class TrainConfig:
             fail("eval_every", "a positive integer or None")
         if len(self.channels) != 2 or not all(_positive_int(c) for c in self.channels):
             fail("channels", "two positive integers")
+        keep("noise_std", check_nonnegative(self.noise_std, "noise_std", OWNER))
+        keep("batch_spread", check_flag(self.batch_spread, "batch_spread", OWNER))
+        if self.batch_spread and self.model != "cnn":
+            fail("batch_spread", "False for the quadratic (it has no samples to spread)")
         if not self.x0 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in self.x0):
             fail("x0", "one or more finite numbers")
 
