@@ -7,6 +7,8 @@ Figure 3 — f(x) = x² from x₀ = 1, full batch: Adam β1 = β2 = 0.99 (α = 0
 against plain gradient descent (α = 0.1);
 Figure 4 — "What averaging does": the element samples of the two Adam runs at batch 100
 (Figure 1's and Figure 2's), no runs of its own;
+Figure 5 — "Where Adam's spread comes from": the within-batch spread of the per-sample
+gradients that Figure 1's Adam runs record (--batch-spread), against Adam's own;
 Schedules — f(x) = x² with Adam β1 = β2 = 0.99 (α_0 = 0.01) for 20000 steps under a constant
 rate, a step schedule (α halves every 2000 steps) and a cosine to 0: does the oscillation's
 amplitude follow α_t, and does it die out?
@@ -48,11 +50,12 @@ class Experiment:
     config: TrainConfig
 
 
-def _cnn_pair(figure, row, batch, betas, sgd_momentum, sgd_lr, length, seed):
+def _cnn_pair(figure, row, batch, betas, sgd_momentum, sgd_lr, length, seed, batch_spread=False):
     b1, b2 = betas
     tag = f"b1={b1:g},b2={b2:g}"
     adam = TrainConfig(model="cnn", optimizer="adam", lr=1e-3, beta1=b1, beta2=b2,
-                       batch_size=batch, seed=seed, label=f"Adam {tag}, batch {batch}", **length)
+                       batch_size=batch, seed=seed, label=f"Adam {tag}, batch {batch}",
+                       batch_spread=batch_spread, **length)
     sgd = TrainConfig(model="cnn", optimizer="sgd", lr=sgd_lr, momentum=sgd_momentum, beta1=b1,
                       beta2=b2, batch_size=batch, seed=seed,
                       label=f"SGD momentum={sgd_momentum:g}, batch {batch}", **length)
@@ -68,7 +71,8 @@ def plan(mode: str = "quick", seed: int = 0) -> list[Experiment]:
     for row, batch in enumerate(BATCH_SIZES):
         length = ({"steps": QUICK_CNN_STEPS[batch]} if mode == "quick"
                   else {"epochs": FULL_CNN_EPOCHS[batch]})
-        runs += _cnn_pair("figure1", row, batch, (0.99, 0.99), 0.99, 1e-3, length, seed)
+        runs += _cnn_pair("figure1", row, batch, (0.99, 0.99), 0.99, 1e-3, length, seed,
+                          batch_spread=True)  # Figure 5 reads their within-batch spread
         runs += _cnn_pair("figure2", row, batch, (0.9, 0.999), 0.9, 1e-2, length, seed)
     quadratic = TrainConfig(model="quadratic", optimizer="adam", lr=0.01, beta1=0.99, beta2=0.99,
                             eps=1e-12, batch_size=1, steps=QUADRATIC_STEPS, seed=seed,
@@ -95,3 +99,7 @@ FIGURE_TITLES = {
 AVERAGING_FIGURE = "figure4"
 AVERAGING_RUNS = ("figure1-adam-b100", "figure2-adam-b100")
 AVERAGING_TITLE = "Figure 4 — What averaging does: Adam's elements and two ways to average them"
+# Figure 5 reads the within-batch spread the Adam runs of Figure 1 record (--batch-spread).
+SOURCES_FIGURE = "figure5"
+SOURCES_RUNS = ("figure1-adam-b16", "figure1-adam-b100")
+SOURCES_TITLE = "Figure 5 — Where Adam's spread comes from: sampling inside the batch, or drift"

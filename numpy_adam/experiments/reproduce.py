@@ -15,7 +15,7 @@ from .summary import write_summary
 from ..training.loop import CHECKPOINT, config_differences, train
 from ..records import load_run
 from .plan import (AVERAGING_FIGURE, AVERAGING_RUNS, AVERAGING_TITLE, FIGURE_TITLES,
-                        SUMMARY_WARMUP, Experiment, plan)
+                   SOURCES_FIGURE, SOURCES_RUNS, SOURCES_TITLE, SUMMARY_WARMUP, Experiment, plan)
 from ..training.tasks import CifarData
 
 
@@ -44,6 +44,7 @@ def run_reproduction(mode: str, out, *, data_dir=None, seed: int = 0, formats=("
     """
     from numpy_adam.datasets.errors import DatasetNotFoundError
     from numpy_adam.plots.averaging_figure import draw_averaging_figure
+    from numpy_adam.plots.sources_figure import draw_sources_figure
     from numpy_adam.plots.spread_figure import draw_spread_figure
 
     out = Path(out)
@@ -87,6 +88,12 @@ def run_reproduction(mode: str, out, *, data_dir=None, seed: int = 0, formats=("
                                          warmup=SUMMARY_WARMUP, formats=formats)
     else:
         missing.append(AVERAGING_FIGURE)
+    if all(name in runs for name in SOURCES_RUNS):
+        figures += draw_sources_figure([runs[name] for name in SOURCES_RUNS], SOURCES_TITLE,
+                                       out / f"{SOURCES_FIGURE}.png", warmup=SUMMARY_WARMUP,
+                                       formats=formats)
+    else:
+        missing.append(SOURCES_FIGURE)
     summary = write_summary([runs[e.name] for e in experiments if e.name in runs], out,
                             stem="summary", warmup=SUMMARY_WARMUP)
     seconds = time.perf_counter() - began

@@ -23,6 +23,7 @@ import numpy as np
 from .analysis import (amplitude_per_lr, curve_fit, identity_residual, late_update_trend,
                        pearson, quadratic_oscillation, sample_identity, spearman)
 from ..records.atomic import atomic_write_bytes, atomic_write_json
+from .spread_sources import has_batch_spread, spread_sources
 from ..records import GAMMA_AGGREGATIONS, Run, aggregate, relative_spread
 
 ADAM_LIKE = ("adam", "adamw")  # the identity is Adam's, not SGD's
@@ -102,6 +103,7 @@ def run_numbers(run: Run, warmup: int = 0) -> dict:
         "residual_per_element": per_element,
         "oscillation": oscillation,
         "lr_schedule": cfg.get("lr_schedule", "constant"),
+        "spread_sources": spread_sources(run, warmup) if has_batch_spread(run) else None,
         "amplitude_per_lr": amplitude,
     }
 
@@ -186,6 +188,22 @@ def _quadratic_table(numbers: list[dict]) -> str:
     return _table(header, rows)
 
 
+def _sources_table(numbers: list[dict]) -> str:
+    rows = [n for n in numbers if n.get("spread_sources")]
+    tensors = rows[0]["spread_sources"]["tensors"]
+    header = ["run"] + [f"(S_sample/S)², {t.replace('.weight', '')}" for t in tensors] + [
+        "all tensors", "γ̄ = S/M", "γ_s = S_sample/M", "(c) residual from γ̄",
+        "(c) residual from γ_s"]
+    out = []
+    for n in rows:
+        s = n["spread_sources"]
+        out.append([_fmt(n["label"])] + [_fmt(v) for v in s["sampling_share"]] + [
+            _fmt(s["sampling_share_all"]), _fmt(s["gamma_temporal"]), _fmt(s["gamma_sampling"]),
+            _fmt(s["fit_temporal"]["relative_residual"]),
+            _fmt(s["fit_sampling"]["relative_residual"])])
+    return _table(header, out)
+
+
 def _amplitude_table(numbers: list[dict]) -> str:
     rows = [n for n in numbers if n.get("amplitude_per_lr")]
     windows = len(rows[0]["amplitude_per_lr"]["ratio"])
@@ -218,6 +236,12 @@ def to_markdown(numbers: list[dict]) -> str:
                      "recorded element, within the rounding of θ.\n\n" + _sample_table(numbers))
     if any(n.get("oscillation") for n in numbers):
         parts.append(_quadratic_table(numbers))
+    if any(n.get("spread_sources") for n in numbers):
+        parts.append("Where Adam's spread comes from (runs with --batch-spread): the share of "
+                     "Adam's variance S² that the within-batch sampling S_sample = mean s/√B "
+                     "explains, per tensor (above 1 for tensors before a batchnorm, whose "
+                     "per-sample gradients hold its statistics fixed), and the update predicted "
+                     "by 1/√(γ²+1) from each γ.\n\n" + _sources_table(numbers))
     if any(n.get("amplitude_per_lr") for n in numbers):
         parts.append("x²: the oscillation's amplitude over the learning rate, max |x| / α in the "
                      "second half of windows of the run (constant while the amplitude follows "

@@ -46,7 +46,7 @@ def test_tiny_reproduction_writes_figures_and_summary(tmp_path, monkeypatch):
     monkeypatch.setattr(reproduce, "SUMMARY_WARMUP", 2)
     result = reproduce.run_reproduction("quick", tmp_path, data_dir=data, quiet=True)
     assert [p.name for p in result["figures"]] == ["figure1.png", "figure2.png", "figure3.png",
-                                                   "schedules.png", "figure4.png"]
+                                                   "schedules.png", "figure4.png", "figure5.png"]
     assert all(p.stat().st_size > 20_000 for p in result["figures"]), "figures must be real PNGs"
     numbers = json.loads((tmp_path / "summary.json").read_text())["runs"]
     assert len(numbers) == 13 and all(n["steps"] == 12 for n in numbers)
@@ -75,7 +75,7 @@ def test_without_data_the_reproduction_draws_what_needs_none_and_names_the_rest(
                                         quiet=True)
     assert [p.name for p in result["figures"]] == ["figure3.png", "schedules.png"]
     skipped = result["skipped"]
-    assert skipped["figures"] == ["figure1", "figure2", "figure4"], skipped
+    assert skipped["figures"] == ["figure1", "figure2", "figure4", "figure5"], skipped
     assert len(skipped["runs"]) == 8 and all("-b" in name for name in skipped["runs"]), skipped
     assert "--data-dir" in skipped["reason"] and "NUMPY_ADAM_DATA" in skipped["reason"]
     numbers = json.loads((tmp_path / "out" / "summary.json").read_text())["runs"]

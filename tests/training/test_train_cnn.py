@@ -91,3 +91,19 @@ def test_cnn_sigkill_then_resume_is_bitwise_identical(cifar, tmp_path, train_kil
     pb = load_checkpoint(tmp_path / "whole" / "checkpoint.npz")["model"]
     for key in pb:
         np.testing.assert_array_equal(pa[key], pb[key], err_msg=key)
+
+
+def test_batch_spread_probe_records_and_leaves_training_unchanged(cifar, tmp_path):
+    base = dict(model="cnn", optimizer="adam", batch_size=16, steps=20, beta1=0.99, beta2=0.99)
+    plain = train(TrainConfig(**base), tmp_path / "plain", data=cifar, quiet=True)
+    probed = train(TrainConfig(**base, batch_spread=True), tmp_path / "probed", data=cifar,
+                   quiet=True)
+    for key in plain.metrics:
+        np.testing.assert_array_equal(probed.metrics[key], plain.metrics[key], err_msg=key)
+    for key in ("batch_mean_abs_g", "batch_sigma"):
+        values = probed.metrics[key]
+        assert values.shape == (20, 4) and np.all(np.isfinite(values)) and np.all(values > 0), key
+    # fc2 comes after the last batchnorm: the per-sample mean is the minibatch gradient there,
+    # whose size is of the order of the sampling spread s/√B it carries
+    ratio = probed.metrics["batch_mean_abs_g"][:, 3] / (probed.metrics["batch_sigma"][:, 3] / 4.0)
+    assert np.all((ratio > 0.3) & (ratio < 3.0)), ratio
