@@ -8,6 +8,9 @@ N, cross-entropy, Adam(lr=1e-3):
                         gradient, as training needs none)
     numpy_plain_layers  CifarCNN, the reference layers one by one (its backward also
                         returns the input gradient)
+    numpy_batch_spread  FastCifarCNN's step plus the within-batch spread probe that
+                        ``--batch-spread`` adds (:mod:`numpy_adam.models.batch_spread`);
+                        ``ratio_vs_ours`` gives its cost as a multiple of the plain step
     torch               the PyTorch twin, x without requires_grad, ``torch.set_num_threads``
                         equal to ours (Numba's thread count), when torch is installed
 
@@ -25,12 +28,13 @@ import time
 
 import numpy as np
 
+from numpy_adam.models.batch_spread import BatchSpread
 from numpy_adam.models.cifar_cnn import CifarCNN
 from numpy_adam.models.cifar_cnn_fast import FastCifarCNN
 from numpy_adam.nn.loss import SoftmaxCrossEntropy
 from numpy_adam.optim import Adam
 
-from .timing import interleaved_medians, median_ms, ratios_to
+from .timing import interleaved_medians, median_ms, median_ratio, ratios_to
 
 
 def _batch(model: CifarCNN, n: int, seed: int):
@@ -42,16 +46,20 @@ def _batch(model: CifarCNN, n: int, seed: int):
     return x, labels
 
 
-def numpy_step_fn(n: int, model_cls: type[CifarCNN] = FastCifarCNN):
-    """(a zero-argument callable doing one full training step at batch n, the model)."""
+def numpy_step_fn(n: int, model_cls: type[CifarCNN] = FastCifarCNN, batch_spread=False):
+    """(a zero-argument callable doing one full training step at batch n, the model); with
+    ``batch_spread`` the step also measures the within-batch spread, as --batch-spread does."""
     model = model_cls(rng=np.random.default_rng(0))
     opt = Adam(model.named_parameters(), lr=1e-3)
     loss = SoftmaxCrossEntropy()
     x, labels = _batch(model, n, 1)
+    probe = BatchSpread(model) if batch_spread else None
 
     def step():
         loss.forward(model.forward(x), labels)
         model.backward(loss.backward())
+        if probe is not None:
+            probe.measure(x, labels)
         opt.step()  # with statistics, as training does
 
     return step, model
@@ -78,10 +86,12 @@ def torch_step_fn(torch, n: int, model: CifarCNN):
 
 
 def batch_rows(batch_sizes, candidates_for, baseline: str | None, ratio_key: str,
-               rounds: int) -> list[dict]:
+               rounds: int, also: dict | None = None) -> list[dict]:
     """One row {"batch": n, "ms": {name: median ms}, ratio_key: {name: median ratio}} per
     batch size n, timing ``candidates_for(n)`` (name -> callable) in interleaved rounds; the
-    ratios to ``baseline`` only when it is given (None: torch absent, no ratios)."""
+    ratios to ``baseline`` only when it is given (None: torch absent, no ratios). ``also``
+    maps further row keys to (baseline, candidate): that candidate's median ratio to that
+    baseline."""
     rows = []
     for n in batch_sizes:
         # 3 steps per timing after a 0.3 s pause: each library runs with its own warm
@@ -90,6 +100,8 @@ def batch_rows(batch_sizes, candidates_for, baseline: str | None, ratio_key: str
         row = {"batch": int(n), "ms": median_ms(times)}
         if baseline is not None:
             row[ratio_key] = ratios_to(times, baseline)
+        for key, (base, name) in (also or {}).items():
+            row[key] = median_ratio(times, name, base)
         rows.append(row)
     return rows
 
@@ -100,13 +112,18 @@ def bench_cnn_step(batch_sizes, rounds: int, torch=None) -> list[dict]:
     def candidates_for(n):
         ours, model = numpy_step_fn(n, FastCifarCNN)
         plain, _ = numpy_step_fn(n, CifarCNN)
-        candidates = {"numpy": ours, "numpy_plain_layers": plain}
+        probed, _ = numpy_step_fn(n, FastCifarCNN, batch_spread=True)
+        candidates = {"numpy": ours, "numpy_plain_layers": plain, "numpy_batch_spread": probed}
         if torch is not None:
             candidates["torch"] = torch_step_fn(torch, n, model)
         return candidates
 
-    return batch_rows(batch_sizes, candidates_for, "torch" if torch is not None else None,
-                      "ratio_vs_torch", rounds)
+    rows = batch_rows(batch_sizes, candidates_for, "torch" if torch is not None else None,
+                      "ratio_vs_torch", rounds,
+                      also={"batch_spread_vs_ours": ("numpy", "numpy_batch_spread")})
+    for row in rows:  # the torch ratios are of the two ways to train, not of the probe
+        row.get("ratio_vs_torch", {}).pop("numpy_batch_spread", None)
+    return rows
 
 
 def layer_breakdown(n: int, rounds: int) -> dict:

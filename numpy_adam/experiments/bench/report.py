@@ -23,8 +23,8 @@ def _header(report: dict) -> list[str]:
 
 def _cnn_table(report: dict) -> list[str]:
     torch = report["torch_available"]
-    head = "| batch | ours ms/step | plain layers ms/step |"
-    rule = "| ---: | ---: | ---: |"
+    head = "| batch | ours ms/step | plain layers ms/step | with --batch-spread / ours |"
+    rule = "| ---: | ---: | ---: | ---: |"
     if torch:
         head += " torch ms/step | ours / torch | plain / torch |"
         rule += " ---: | ---: | ---: |"
@@ -32,7 +32,8 @@ def _cnn_table(report: dict) -> list[str]:
              "interleaved rounds", "", head, rule]
     for row in report["cnn_step"]:
         ms = row["ms"]
-        line = f"| {row['batch']} | {ms['numpy']:.1f} | {ms['numpy_plain_layers']:.1f} |"
+        line = (f"| {row['batch']} | {ms['numpy']:.1f} | {ms['numpy_plain_layers']:.1f} | "
+                f"{row['batch_spread_vs_ours']:.2f}× |")
         if torch:
             r = row["ratio_vs_torch"]
             line += (f" {ms['torch']:.1f} | {r['numpy']:.2f}× | "

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from numpy_adam.experiments.bench import BenchConfig, main, quick_config
@@ -35,7 +36,9 @@ def _check_common(report: dict) -> None:
     for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_THREAD_TIMEOUT"):
         assert name in system["env"], f"env report lacks {name}"
     (row,) = report["cnn_step"]
-    assert row["batch"] == 4 and set(row["ms"]) >= {"numpy", "numpy_plain_layers"}, row
+    assert row["batch"] == 4 and set(row["ms"]) >= {"numpy", "numpy_plain_layers",
+                                                    "numpy_batch_spread"}, row
+    assert np.isfinite(row["batch_spread_vs_ours"]) and row["batch_spread_vs_ours"] > 0, row
     assert all(v > 0 for v in row["ms"].values()), row
     stages = report["layer_breakdown"]["4"]
     assert "conv1 forward" in stages and "adam step (stats)" in stages, sorted(stages)
