@@ -9,6 +9,8 @@ Figure 4 — "What averaging does": the element samples of the two Adam runs at 
 (Figure 1's and Figure 2's), no runs of its own;
 Figure 5 — "Where Adam's spread comes from": the within-batch spread of the per-sample
 gradients that Figure 1's Adam runs record (--batch-spread), against Adam's own;
+Figure 6 — the noisy quadratic f(x; ξ) = (x − ξ)² for a range of noise s: Adam near the
+optimum against SGD's closed-form steady state (runs: :mod:`.noise_plan`);
 Schedules — f(x) = x² with Adam β1 = β2 = 0.99 (α_0 = 0.01) for 20000 steps under a constant
 rate, a step schedule (α halves every 2000 steps) and a cosine to 0: does the oscillation's
 amplitude follow α_t, and does it die out?
@@ -86,7 +88,9 @@ def plan(mode: str = "quick", seed: int = 0) -> list[Experiment]:
                            ("cosine", dict(lr_schedule="cosine", lr_min=0.0))):
         runs.append(Experiment(f"schedules-{name}", "schedules", 0,
                                replace(long, label=f"Adam on x², {name} α", **settings)))
-    return runs
+    from .noise_plan import noise_experiments  # it builds on Experiment, defined here
+
+    return runs + noise_experiments(mode, seed)
 
 
 FIGURE_TITLES = {

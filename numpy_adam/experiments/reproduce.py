@@ -17,6 +17,8 @@ from ..records import load_run
 from .plan import (AVERAGING_FIGURE, AVERAGING_RUNS, AVERAGING_TITLE, FIGURE_TITLES,
                    SOURCES_FIGURE, SOURCES_RUNS, SOURCES_TITLE, SUMMARY_WARMUP, Experiment, plan)
 from ..training.tasks import CifarData
+from .noise_plan import FIGURE as NOISE_FIGURE
+from .noise_plan import TITLE as NOISE_TITLE
 
 
 def _existing(run_dir: Path, experiment: Experiment) -> str:
@@ -44,6 +46,7 @@ def run_reproduction(mode: str, out, *, data_dir=None, seed: int = 0, formats=("
     """
     from numpy_adam.datasets.errors import DatasetNotFoundError
     from numpy_adam.plots.averaging_figure import draw_averaging_figure
+    from numpy_adam.plots.noise_figure import draw_noise_figure
     from numpy_adam.plots.sources_figure import draw_sources_figure
     from numpy_adam.plots.spread_figure import draw_spread_figure
 
@@ -94,6 +97,8 @@ def run_reproduction(mode: str, out, *, data_dir=None, seed: int = 0, formats=("
                                        formats=formats)
     else:
         missing.append(SOURCES_FIGURE)
+    noise = [runs[e.name] for e in experiments if e.figure == NOISE_FIGURE]
+    figures += draw_noise_figure(noise, NOISE_TITLE, out / f"{NOISE_FIGURE}.png", formats=formats)
     summary = write_summary([runs[e.name] for e in experiments if e.name in runs], out,
                             stem="summary", warmup=SUMMARY_WARMUP)
     seconds = time.perf_counter() - began

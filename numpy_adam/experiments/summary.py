@@ -24,6 +24,7 @@ from .analysis import (amplitude_per_lr, curve_fit, identity_residual, late_upda
                        pearson, quadratic_oscillation, sample_identity, spearman)
 from ..records.atomic import atomic_write_bytes, atomic_write_json
 from .spread_sources import has_batch_spread, spread_sources
+from .stationary import run_measures, sgd_comparison
 from ..records import GAMMA_AGGREGATIONS, Run, aggregate, relative_spread
 
 ADAM_LIKE = ("adam", "adamw")  # the identity is Adam's, not SGD's
@@ -104,8 +105,22 @@ def run_numbers(run: Run, warmup: int = 0) -> dict:
         "oscillation": oscillation,
         "lr_schedule": cfg.get("lr_schedule", "constant"),
         "spread_sources": spread_sources(run, warmup) if has_batch_spread(run) else None,
+        "stationary": _stationary(run),
         "amplitude_per_lr": amplitude,
     }
+
+
+def _stationary(run: Run) -> dict | None:
+    """For a noisy-quadratic run (Figure 6): its steady state, SGD's beside the closed form."""
+    cfg = run.config
+    if cfg.get("model") != "quadratic" or not cfg.get("noise_std") and \
+            not str(run.name).startswith("figure6"):
+        return None
+    if cfg.get("optimizer") == "sgd":
+        comparison = sgd_comparison(run)
+        return {**comparison["measured"], "closed_rms_x": comparison["closed_form"]["rms_x"],
+                "rms_x_ratio": comparison["rms_x_ratio"], "variance_z": comparison["variance_z"]}
+    return run_measures(run)
 
 
 def run_summary_numbers(*runs: Run, warmup: int = 0) -> list[dict]:
@@ -204,6 +219,23 @@ def _sources_table(numbers: list[dict]) -> str:
     return _table(header, out)
 
 
+def _stationary_table(numbers: list[dict]) -> str:
+    header = ["run", "noise s", "RMS x", "RMS step / α", "sign changes of x per step",
+              "sampling share σ_ξ²/(E x² + σ_ξ²)", "median γ", "closed-form RMS x (SGD)",
+              "measured / closed form", "z of E x²"]
+    rows = []
+    for n in numbers:
+        st = n.get("stationary")
+        if not st:
+            continue
+        rows.append([_fmt(n["label"]), _fmt(st["noise_std"]), _fmt(st["rms_x"]),
+                     _fmt(st["rms_step_lr"]), _fmt(st["sign_change_rate_x"]),
+                     _fmt(st["sampling_share"]), _fmt(st["gamma_median"]),
+                     _fmt(st.get("closed_rms_x")), _fmt(st.get("rms_x_ratio")),
+                     _fmt(st.get("variance_z"))])
+    return _table(header, rows)
+
+
 def _amplitude_table(numbers: list[dict]) -> str:
     rows = [n for n in numbers if n.get("amplitude_per_lr")]
     windows = len(rows[0]["amplitude_per_lr"]["ratio"])
@@ -242,6 +274,11 @@ def to_markdown(numbers: list[dict]) -> str:
                      "explains, per tensor (above 1 for tensors before a batchnorm, whose "
                      "per-sample gradients hold its statistics fixed), and the update predicted "
                      "by 1/√(γ²+1) from each γ.\n\n" + _sources_table(numbers))
+    if any(n.get("stationary") for n in numbers):
+        parts.append("The noisy quadratic f(x; ξ) = (x − ξ)² (Figure 6): the steady state over "
+                     "the last half of each run; for SGD beside its closed form (z: the "
+                     "measured E x² minus Var x, in standard errors of a correlated series)."
+                     "\n\n" + _stationary_table(numbers))
     if any(n.get("amplitude_per_lr") for n in numbers):
         parts.append("x²: the oscillation's amplitude over the learning rate, max |x| / α in the "
                      "second half of windows of the run (constant while the amplitude follows "

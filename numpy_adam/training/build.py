@@ -75,7 +75,7 @@ def make_task(config: TrainConfig, data: CifarData | None = None, data_dir=None)
     checked against it before anything is built."""
     init_seed, data_seed, _ = run_seeds(config)
     if config.model == "quadratic":
-        return QuadraticTask(config)
+        return QuadraticTask(config, np.random.default_rng(data_seed))
     if data is None:
         data = CifarData.load(data_dir)
     n_train = data.train_labels.shape[0]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..models.batch_spread import BatchSpread
 from ..models.cifar_cnn_fast import FastCifarCNN
 from ..models.quadratic import Quadratic
 from ..nn.loss import SoftmaxCrossEntropy
@@ -43,37 +44,78 @@ class CifarData:
 
 
 class QuadraticTask:
-    """Full-batch f(x) = Σ a x²; records x after the step and the gradient at the step."""
+    """f(x; ξ) = Σ a (x − ξ)² (:class:`~numpy_adam.models.quadratic.Quadratic`): full-batch
+    f(x) = Σ a x² when ``config.noise_std`` = 0, else ξ drawn afresh every step as the mean of
+    ``config.batch_size`` draws from N(0, s²), s = noise_std.
+
+    Records after each step x_t (after the step) and g_t = 2 a ⊙ (x_{t−1} − ξ_t), the gradient
+    the optimizer used; with s > 0 also ``xi`` = ξ_t. With s = 0 nothing is drawn and nothing
+    else is recorded: the run is bit for bit the noise-free x² run.
+
+    The test loss is f(x; 0) = Σ a x², the distance to the optimum's mean (not the expected loss
+    E_ξ f = Σ a (x² + s²/B)), so noise-free and noisy runs report the same quantity.
+
+    rng: the generator ξ is drawn from, only used when s > 0; default
+         ``np.random.default_rng(run_seeds(config)[1])``, the run's data seed (what
+         :func:`~numpy_adam.training.build.make_task` passes). Its state is the task's
+         ``state_dict`` (plain ints), so a resumed run draws the same ξ as an uninterrupted one.
+    """
 
     steps_per_epoch = None
 
-    def __init__(self, config: TrainConfig):
-        self.model = Quadratic(x0=np.array(config.x0, dtype=np.float64))
+    def __init__(self, config: TrainConfig, rng: np.random.Generator | None = None):
+        s = config.noise_std
+        if s > 0 and rng is None:
+            from .build import run_seeds  # build imports this module: import at use
+
+            rng = np.random.default_rng(run_seeds(config)[1])
+        self.noisy = s > 0
+        self.model = Quadratic(x0=np.array(config.x0, dtype=np.float64), noise_std=s,
+                               batch_size=config.batch_size, rng=rng if self.noisy else None)
         self._grad = None
 
     def train_step(self) -> float:
+        self.model.resample()  # ξ_t (no draw when s = 0)
         loss = self.model.forward()
         self.model.backward()
         self._grad = self.model.x.grad.copy()
         return loss
 
     def after_step(self) -> dict:
-        """Per-step extras once the optimizer has moved x: x_t and g_t (the gradient it used)."""
+        """Per-step extras once the optimizer has moved x: x_t, g_t (the gradient it used) and,
+        with noise, ξ_t."""
         squeeze = (lambda a: float(a[0])) if self._grad.size == 1 else (lambda a: a.copy())
-        return {"x": squeeze(self.model.x.data), "grad": squeeze(self._grad)}
+        extras = {"x": squeeze(self.model.x.data), "grad": squeeze(self._grad)}
+        if self.noisy:
+            extras["xi"] = squeeze(self.model.xi)
+        return extras
 
     def evaluate(self) -> dict:
-        return {"test_loss": self.model.forward(), "test_accuracy": None}
+        return {"test_loss": self.model.noise_free_loss(), "test_accuracy": None}
 
     def state_dict(self) -> dict:
-        return {}
+        """{} without noise; else {"xi_rng": the generator's state} (a dict of ints)."""
+        if not self.noisy:
+            return {}
+        return {"xi_rng": self.model.rng.bit_generator.state}  # a fresh dict
 
     def load_state_dict(self, state: dict) -> None:
-        pass
+        expected = {"xi_rng"} if self.noisy else set()
+        if set(state) != expected:
+            raise ValueError(f"QuadraticTask.load_state_dict: state must have keys "
+                             f"{sorted(expected)} for noise_std={self.model.noise_std:g}, got "
+                             f"{sorted(state)}")
+        if self.noisy:
+            self.model.rng.bit_generator.state = state["xi_rng"]  # values are copied in
 
 
 class CifarTask:
-    """The note's CNN on CIFAR-10 minibatches with softmax cross-entropy, float32."""
+    """The note's CNN on CIFAR-10 minibatches with softmax cross-entropy, float32.
+
+    With ``config.batch_spread`` every step also measures the spread of the batch's per-sample
+    gradients at θ_{t−1} (:mod:`numpy_adam.models.batch_spread`) and records, per tracked weight
+    (conv1, conv2, fc1, fc2), ``batch_mean_abs_g`` = mean |ḡ| and ``batch_sigma`` = mean s.
+    """
 
     def __init__(self, config: TrainConfig, data, rng_init: np.random.Generator,
                  rng_data: np.random.Generator):
@@ -88,6 +130,8 @@ class CifarTask:
                                          rng=rng_data, shuffle=True, drop_last=True,
                                          mean=data.mean, std=data.std)
         self.steps_per_epoch = self.batches.steps_per_epoch
+        self.spread_probe = BatchSpread(self.model) if config.batch_spread else None
+        self._spread = None
 
     def train_step(self) -> float:
         x, y = self.batches.next_batch()  # (B, 3, 32, 32) float32, (B,) int64
@@ -95,10 +139,15 @@ class CifarTask:
         loss = self.criterion.forward(self.model.forward(x), y)
         if np.isfinite(loss):
             self.model.backward(self.criterion.backward())
+            if self.spread_probe is not None:  # at θ_{t−1}, before the optimizer moves it
+                self._spread = self.spread_probe.measure(x, y)
         return loss
 
     def after_step(self) -> dict:
-        return {}
+        if self.spread_probe is None:
+            return {}
+        mean_abs_g, sigma = self._spread
+        return {"batch_mean_abs_g": mean_abs_g, "batch_sigma": sigma}
 
     def evaluate(self) -> dict:
         """Mean loss and accuracy over the whole test split, batchnorm in eval mode."""

@@ -46,10 +46,11 @@ def test_tiny_reproduction_writes_figures_and_summary(tmp_path, monkeypatch):
     monkeypatch.setattr(reproduce, "SUMMARY_WARMUP", 2)
     result = reproduce.run_reproduction("quick", tmp_path, data_dir=data, quiet=True)
     assert [p.name for p in result["figures"]] == ["figure1.png", "figure2.png", "figure3.png",
-                                                   "schedules.png", "figure4.png", "figure5.png"]
+                                                   "schedules.png", "figure4.png", "figure5.png",
+                                                   "figure6.png"]
     assert all(p.stat().st_size > 20_000 for p in result["figures"]), "figures must be real PNGs"
     numbers = json.loads((tmp_path / "summary.json").read_text())["runs"]
-    assert len(numbers) == 13 and all(n["steps"] == 12 for n in numbers)
+    assert len(numbers) == 27 and all(n["steps"] == 12 for n in numbers)
     adam = [n for n in numbers if n["optimizer"] == "adam" and n["model"] == "cnn"]
     assert all(n["sample_identity"]["values"] == 10 * 128 for n in adam), "12 steps − 2 warm-up"
     text = (tmp_path / "summary.md").read_text()
@@ -73,14 +74,15 @@ def test_without_data_the_reproduction_draws_what_needs_none_and_names_the_rest(
     monkeypatch.setattr(reproduce, "plan", tiny)
     result = reproduce.run_reproduction("quick", tmp_path / "out", data_dir=tmp_path / "no-data",
                                         quiet=True)
-    assert [p.name for p in result["figures"]] == ["figure3.png", "schedules.png"]
+    assert [p.name for p in result["figures"]] == ["figure3.png", "schedules.png", "figure6.png"]
     skipped = result["skipped"]
     assert skipped["figures"] == ["figure1", "figure2", "figure4", "figure5"], skipped
     assert len(skipped["runs"]) == 8 and all("-b" in name for name in skipped["runs"]), skipped
     assert "--data-dir" in skipped["reason"] and "NUMPY_ADAM_DATA" in skipped["reason"]
     numbers = json.loads((tmp_path / "out" / "summary.json").read_text())["runs"]
-    assert [n["run"] for n in numbers] == ["figure3-adam", "figure3-gd", "schedules-constant",
-                                           "schedules-step", "schedules-cosine"]
-    ratios = [n["amplitude_per_lr"]["ratio"] for n in numbers[2:]]
+    assert [n["run"] for n in numbers][:5] == ["figure3-adam", "figure3-gd", "schedules-constant",
+                                               "schedules-step", "schedules-cosine"]
+    assert len(numbers) == 5 + 14 and all(n["stationary"] for n in numbers[5:]), "Figure 6's runs"
+    ratios = [n["amplitude_per_lr"]["ratio"] for n in numbers[2:5]]
     assert all(len(r) == 10 for r in ratios), ratios
     assert not (tmp_path / "no-data").exists(), "no data folder is created by a failed download"

@@ -149,3 +149,147 @@ def test_sigkill_then_resume_is_bitwise_identical_with_a_schedule(tmp_path, trai
     for key in b.metrics:
         np.testing.assert_array_equal(a.metrics[key], b.metrics[key], err_msg=key)
     assert b.metrics["lr"][-1] < 0.0011, "the cosine reached its floor"
+
+
+# --- the noisy quadratic f(x; ξ) = (x − ξ)² ------------------------------------------------------
+
+class _LegacyQuadraticTask:
+    """The quadratic task as it was before the noise (a verbatim copy of its behaviour): the
+    model Quadratic with f = Σ a x x, g = 2 a x, no draws, extras x and grad, test loss f."""
+
+    steps_per_epoch = None
+
+    def __init__(self, config, rng=None):  # the data generator build gives every task is unused
+        from numpy_adam.nn.module import Module, Parameter
+
+        class LegacyQuadratic(Module):
+            def __init__(self, x0):
+                super().__init__()
+                self.curvature = np.ones_like(x0)
+                self.x = Parameter(x0, kind="weight")
+                self.flat = self.flatten()
+
+            def forward(self):
+                x = self.x.data
+                with np.errstate(over="ignore"):
+                    return float(np.sum(self.curvature * x * x))
+
+            def backward(self):
+                self.x.grad[...] = 2.0 * self.curvature * self.x.data
+
+        self.model = LegacyQuadratic(np.array(config.x0, dtype=np.float64))
+        self._grad = None
+
+    def train_step(self):
+        loss = self.model.forward()
+        self.model.backward()
+        self._grad = self.model.x.grad.copy()
+        return loss
+
+    def after_step(self):
+        return {"x": float(self.model.x.data[0]), "grad": float(self._grad[0])}
+
+    def evaluate(self):
+        return {"test_loss": self.model.forward(), "test_accuracy": None}
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+NOISY = TrainConfig(model="quadratic", optimizer="adam", lr=0.01, beta1=0.99, beta2=0.99, eps=1e-12,
+                    batch_size=3, noise_std=0.2, steps=200, checkpoint_every=64)
+
+
+def _assert_same_runs(a, b):
+    assert a.metrics.keys() == b.metrics.keys()
+    for key in b.metrics:
+        np.testing.assert_array_equal(a.metrics[key], b.metrics[key], err_msg=key)
+
+
+@pytest.mark.parametrize("config", [ADAM, GD], ids=["adam", "gd"])
+def test_noise_free_run_is_bit_for_bit_the_x_squared_run(tmp_path, monkeypatch, config):
+    from numpy_adam.training import build
+
+    config = TrainConfig(**{**config.to_json(), "steps": 400, "noise_std": 0.0, "x0": (1.0,),
+                            "channels": (16, 32)})
+    now = train(config, tmp_path / "now", quiet=True)
+    monkeypatch.setattr(build, "QuadraticTask", _LegacyQuadraticTask)
+    assert isinstance(build.make_task(config), _LegacyQuadraticTask)
+    legacy = train(config, tmp_path / "legacy", quiet=True)
+    _assert_same_runs(now, legacy)
+    assert "xi" not in now.metrics, "s = 0 records exactly what x² recorded"
+    assert now.summary["test_loss"] == legacy.summary["test_loss"]
+
+
+def test_noisy_run_records_x_grad_and_xi_and_the_gradient_it_used(tmp_path):
+    from numpy_adam.training.build import run_seeds
+
+    run = train(NOISY, tmp_path / "noisy", quiet=True)
+    m = run.metrics
+    assert {"x", "grad", "xi"} <= set(m)
+    assert m["x"].shape == m["grad"].shape == m["xi"].shape == (200,)
+    x_before = np.concatenate([[NOISY.x0[0]], m["x"][:-1]])  # x_{t−1}
+    np.testing.assert_array_equal(m["grad"], 2.0 * (x_before - m["xi"]),
+                                  err_msg="g_t = 2(x_{t−1} − ξ_t)")
+    np.testing.assert_array_equal(m["loss"], (x_before - m["xi"]) ** 2, err_msg="f(x_{t−1}; ξ_t)")
+    draws = np.random.default_rng(run_seeds(NOISY)[1])  # ξ comes from the run's data seed
+    expected = [draws.normal(0.0, 0.2, size=(3, 1)).mean(axis=0)[0] for _ in range(200)]
+    np.testing.assert_array_equal(m["xi"], expected)
+    assert run.summary["test_loss"] == m["x"][-1] ** 2, "test loss: f at ξ = 0"
+
+
+def test_task_defaults_to_the_generator_make_task_would_pass():
+    from numpy_adam.training.build import run_seeds
+    from numpy_adam.training.tasks import QuadraticTask
+
+    implicit = QuadraticTask(NOISY)
+    explicit = QuadraticTask(NOISY, np.random.default_rng(run_seeds(NOISY)[1]))
+    for _ in range(3):
+        np.testing.assert_array_equal(implicit.model.resample(), explicit.model.resample())
+    assert implicit.state_dict() == explicit.state_dict()
+
+
+def test_noisy_task_state_round_trips_and_rejects_foreign_state():
+    from numpy_adam.training.tasks import QuadraticTask
+
+    task = QuadraticTask(NOISY)
+    task.train_step()
+    state = task.state_dict()
+    ahead = [task.model.resample().copy() for _ in range(4)]
+    fresh = QuadraticTask(NOISY)
+    fresh.load_state_dict(state)
+    np.testing.assert_array_equal([fresh.model.resample().copy() for _ in range(4)], ahead)
+    with pytest.raises(ValueError, match=r"keys \['xi_rng'\]"):
+        fresh.load_state_dict({})
+    quiet = QuadraticTask(ADAM)
+    assert quiet.state_dict() == {}
+    with pytest.raises(ValueError, match=r"keys \[\]"):
+        quiet.load_state_dict(state)
+
+
+def test_noisy_run_extended_after_a_checkpoint_is_bitwise_the_whole_run(tmp_path):
+    short = TrainConfig(**{**NOISY.to_json(), "steps": 100, "x0": (1.0,), "channels": (16, 32)})
+    train(short, tmp_path / "extended", quiet=True)
+    extended = train(NOISY, tmp_path / "extended", resume=True, extend=True, quiet=True)
+    whole = train(NOISY, tmp_path / "whole", quiet=True)
+    _assert_same_runs(extended, whole)
+    assert extended.metrics["step"][-1] == 200
+
+
+@pytest.mark.slow
+def test_noisy_sigkill_then_resume_is_bitwise_identical(tmp_path, train_killed_after):
+    args = [*QUADRATIC_CLI, "--noise-std", "0.1", "--batch-size", "2"]
+    saved = train_killed_after(tmp_path / "killed", args, step=128)
+    assert saved % 64 == 0 and 128 <= saved < 4000, saved
+    resumed = _train_cli(tmp_path / "killed", resume=True)
+    assert resumed.returncode == 0, resumed.stderr
+    whole = subprocess.run([sys.executable, "-m", "numpy_adam", "train", *args, "--out",
+                            str(tmp_path / "whole"), "--quiet"], capture_output=True, text=True,
+                           timeout=300)
+    assert whole.returncode == 0, whole.stderr
+    a, b = load_run(tmp_path / "killed"), load_run(tmp_path / "whole")
+    _assert_same_runs(a, b)
+    assert np.std(b.metrics["xi"]) > 0.05, "the noise is on"
