@@ -11,8 +11,9 @@ N, cross-entropy, Adam(lr=1e-3):
     numpy_batch_spread  FastCifarCNN's step plus the within-batch spread probe that
                         ``--batch-spread`` adds (:mod:`numpy_adam.models.batch_spread`);
                         ``ratio_vs_ours`` gives its cost as a multiple of the plain step
-    torch               the PyTorch twin, x without requires_grad, ``torch.set_num_threads``
-                        equal to ours (Numba's thread count), when torch is installed
+    torch               the PyTorch twin, x without requires_grad, with our thread count,
+                        when torch is installed: timed in its own process, one side at a time
+                        (:mod:`.isolated`, :mod:`.torch_worker`)
 
 Steps are timed in interleaved rounds (:mod:`.timing`); ``ratio`` is the median over rounds
 of ours/torch.
@@ -65,26 +66,6 @@ def numpy_step_fn(n: int, model_cls: type[CifarCNN] = FastCifarCNN, batch_spread
     return step, model
 
 
-def torch_step_fn(torch, n: int, model: CifarCNN):
-    """The same step in PyTorch: a twin of ``model``'s configuration loaded with its weights."""
-    from numpy_adam.models.torch_twin import torch_cifar_cnn
-
-    F = torch.nn.functional
-    twin = torch_cifar_cnn(torch, model.channels, model.kernel_size, model.hidden,
-                           model.num_classes, model.image_size)
-    twin.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in model.state_dict().items()})
-    opt = torch.optim.Adam(twin.parameters(), lr=1e-3)
-    x, labels = _batch(model, n, 1)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(labels)
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        F.cross_entropy(twin(xt), yt).backward()
-        opt.step()
-
-    return step
-
-
 def batch_rows(batch_sizes, candidates_for, baseline: str | None, ratio_key: str,
                rounds: int, also: dict | None = None) -> list[dict]:
     """One row {"batch": n, "ms": {name: median ms}, ratio_key: {name: median ratio}} per
@@ -108,14 +89,15 @@ def batch_rows(batch_sizes, candidates_for, baseline: str | None, ratio_key: str
 
 def bench_cnn_step(batch_sizes, rounds: int, torch=None) -> list[dict]:
     """One row per batch size: ms/step of FastCifarCNN ("numpy"), of the reference CifarCNN
-    ("numpy_plain_layers") and of torch, and the ratios to torch."""
+    ("numpy_plain_layers") and of torch (``torch``: a :class:`.isolated.TorchProcess` or None),
+    and the ratios to torch."""
     def candidates_for(n):
         ours, model = numpy_step_fn(n, FastCifarCNN)
         plain, _ = numpy_step_fn(n, CifarCNN)
         probed, _ = numpy_step_fn(n, FastCifarCNN, batch_spread=True)
         candidates = {"numpy": ours, "numpy_plain_layers": plain, "numpy_batch_spread": probed}
-        if torch is not None:
-            candidates["torch"] = torch_step_fn(torch, n, model)
+        if torch is not None:  # the same step in the PyTorch twin, with the same weights and batch
+            candidates["torch"] = torch.candidate("cnn_step", n)
         return candidates
 
     rows = batch_rows(batch_sizes, candidates_for, "torch" if torch is not None else None,

@@ -14,6 +14,8 @@ class BenchConfig:
     bandwidth_elements: float32 elements per array of the bandwidth measurement (the
         largest optimizer size, so both run from the same level of the memory hierarchy)
     train_steps: steps of the real-data memory run (0: skip it); load_cifar: time the load
+    whole_run_steps: training steps of the whole-run throughput row at batch 100 (500: one
+        epoch; 0: skip it), ours and PyTorch each in its own process (:mod:`.whole_run`)
     """
 
     batch_sizes: tuple[int, ...] = (16, 100)
@@ -24,13 +26,14 @@ class BenchConfig:
     bandwidth_elements: int = 10_000_000
     train_steps: int = 50
     load_cifar: bool = True
+    whole_run_steps: int = 500
 
     def __post_init__(self):
         for name in ("step_rounds", "optimizer_rounds", "bandwidth_elements"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"BenchConfig: {name} must be a positive int, got {value!r}")
-        for name in ("breakdown_rounds", "train_steps"):
+        for name in ("breakdown_rounds", "train_steps", "whole_run_steps"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"BenchConfig: {name} must be a non-negative int, got {value!r}")
@@ -51,4 +54,5 @@ def full_config() -> BenchConfig:
 
 def quick_config() -> BenchConfig:
     """`--quick`: the same sections with fewer rounds (about 1.5 minutes on 2 cores)."""
-    return BenchConfig(step_rounds=8, breakdown_rounds=4, optimizer_rounds=5, train_steps=10)
+    return BenchConfig(step_rounds=8, breakdown_rounds=4, optimizer_rounds=5, train_steps=10,
+                       whole_run_steps=100)

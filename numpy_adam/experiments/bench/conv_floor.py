@@ -25,7 +25,7 @@ from numpy_adam.models.cifar_cnn import CifarCNN
 from numpy_adam.nn.fast_kernels import col2im_cn, im2col_cn
 from numpy_adam.nn.im2col import output_shape
 
-from .cnn_step import batch_rows, numpy_step_fn, torch_step_fn
+from .cnn_step import batch_rows, numpy_step_fn
 
 
 def conv_inputs(model: CifarCNN) -> list[tuple]:
@@ -82,8 +82,8 @@ def bench_conv_floor(batch_sizes, rounds: int, torch=None) -> list[dict]:
         _, model = numpy_step_fn(n)
         gemms, with_movement = conv_work(n, model)
         candidates = {"conv GEMMs": gemms, "conv GEMMs + im2col/col2im": with_movement}
-        if torch is not None:
-            candidates["torch step"] = torch_step_fn(torch, n, model)
+        if torch is not None:  # PyTorch's whole step, in its own process (.isolated)
+            candidates["torch step"] = torch.candidate("cnn_step", n)
         return candidates
 
     return batch_rows(batch_sizes, candidates_for, "torch step" if torch is not None else None,

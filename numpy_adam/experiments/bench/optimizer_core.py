@@ -6,7 +6,8 @@
                          the public kernel API (:func:`kernel_pass`)
     fused                Adam.step(compute_stats=False)
     numpy                Adam as one would write it in NumPy, in place (:func:`numpy_adam_step`)
-    torch                torch.optim.Adam(fused=True) on CPU, else foreach=True (if installed)
+    torch                torch.optim.Adam(fused=True) on CPU, else foreach=True (if installed),
+                         timed in its own process (:mod:`.isolated`)
 
 Each is reported as ms/step, elements/s, and % of the memory-bandwidth limit
 bandwidth / (7 × 4 bytes per element) (:mod:`.bandwidth`): an Adam step must read θ, g, m,
@@ -64,19 +65,6 @@ def kernel_pass(adam: Adam, compute_stats: bool, parallel: bool):
     return run
 
 
-def _torch_adam(torch, theta0, g0):
-    p = torch.nn.Parameter(torch.from_numpy(theta0.copy()))
-    p.grad = torch.from_numpy(g0.copy())
-    try:
-        opt = torch.optim.Adam([p], lr=LR, betas=(BETA1, BETA2), eps=EPS, fused=True)
-        opt.step()
-        kind = "fused"
-    except (RuntimeError, TypeError, ValueError):
-        opt = torch.optim.Adam([p], lr=LR, betas=(BETA1, BETA2), eps=EPS, foreach=True)
-        kind = "foreach"
-    return opt.step, kind
-
-
 def bench_optimizer_core(sizes, bandwidth: float, rounds: int, torch=None) -> list[dict]:
     """One row per size n: ms, elements/s and % of bandwidth per candidate, ratio vs torch.
 
@@ -101,9 +89,8 @@ def bench_optimizer_core(sizes, bandwidth: float, rounds: int, torch=None) -> li
         candidates = {"fused+stats": adam.step,
                       "fused+stats kernel": kernel_pass(adam, True, runs_parallel(n)),
                       "fused": lambda: adam.step(compute_stats=False), "numpy": plain}
-        torch_kind = None
-        if torch is not None:
-            candidates["torch"], torch_kind = _torch_adam(torch, theta0, g0)
+        if torch is not None:  # the same θ0, g0 (drawn from default_rng(n)) in the worker
+            candidates["torch"] = torch.candidate("adam", n)
         inner = max(3, 2_000_000 // n)  # sub-millisecond steps are timed in batches
         # one untimed call first: torch's OpenMP threads spin for a while after its step and
         # slow whichever candidate runs next; a pause instead (as in cnn_step) would leave
@@ -117,7 +104,7 @@ def bench_optimizer_core(sizes, bandwidth: float, rounds: int, torch=None) -> li
             row["elements_per_s"][name] = n / sec
             row["pct_bandwidth"][name] = 100.0 * (n / sec) / limit
         if torch is not None:
-            row["torch_adam"] = torch_kind
+            row["torch_adam"] = torch.time("adam", n, 1)["adam"]
             row["speed_vs_torch"] = {name: 1.0 / median_ratio(times, name, "torch")
                                      for name in times if name != "torch"}
         rows.append(row)
@@ -170,9 +157,7 @@ def bench_compute_rate(rounds: int, threads: int, n_large: int = 10**7, torch=No
         candidates[f"{name} small"] = in_cache(small, compute_stats)
         candidates[f"{name} big"] = in_cache(big, compute_stats)
     if torch is not None:
-        rng = np.random.default_rng(2)
-        values = rng.standard_normal(n_large, dtype=np.float32)
-        candidates["torch"], _ = _torch_adam(torch, values, values.copy())
+        candidates["torch"] = torch.candidate("adam", n_large)
     times = interleaved_medians(candidates, rounds=rounds, warm_calls=1)
     extra = IN_CACHE_CALLS * (IN_CACHE_SIZES[1] - IN_CACHE_SIZES[0])  # element updates
     per_element = {name: (times[f"{name} big"] - times[f"{name} small"]) / extra

@@ -12,7 +12,8 @@ def _header(report: dict) -> list[str]:
              f"{s['numba_threading_layer']}, {s['numba_threads']} threads), "
              f"{s['cpu_count']} CPUs, Python {s['python']}"]
     if "torch" in s:
-        lines.append(f"torch {s['torch']} ({s['torch_threads']} threads)")
+        lines.append(f"torch {s['torch']} ({s['torch_threads']} threads); baseline: "
+                     f"{report.get('baseline_method')}")
     else:
         lines.append("torch: not installed (torch columns omitted)")
     for blas in s["blas"]:
@@ -125,6 +126,16 @@ def _cifar_lines(report: dict) -> list[str]:
     else:
         lines.append(f"Training peak RSS: {memory['peak_rss_mb']:.0f} MB "
                      f"({memory['steps']} steps at batch {memory['batch_size']})")
+    whole = report["cifar10"].get("whole_run", {"skipped": "not measured"})
+    if "skipped" in whole:
+        lines.append(f"Whole-run throughput: skipped ({whole['skipped']})")
+    else:
+        ms = whole["ms_per_step"]
+        text = (f"Whole-run throughput, {whole['steps']} training steps at batch {whole['batch']} "
+                f"on CIFAR-10 (each side in its own process): ours {ms['ours']:.1f} ms/step")
+        if "torch" in ms:
+            text += f", PyTorch {ms['torch']:.1f} ms/step, ours / PyTorch {whole['ratio_vs_torch']:.2f}×"
+        lines.append(text)
     return lines
 
 

@@ -11,27 +11,30 @@ from .cnn_step import bench_cnn_step, layer_breakdown
 from .conv_floor import bench_conv_floor
 from .config import BenchConfig, full_config, quick_config
 from .data import bench_cifar_load, bench_training_memory
+from .whole_run import bench_whole_run
+from .isolated import METHOD, TorchProcess, torch_installed
 from .optimizer_core import bench_compute_rate, bench_optimizer_core
 from .report import format_report
 from .system import peak_rss_mb, system_info
-
-
-def import_torch():
-    """torch with our thread count, or None when it is not importable."""
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-    return torch
 
 
 def run_bench(config: BenchConfig, *, use_torch: bool = True, data_dir=None) -> dict:
     """Every section of the report as a JSON-serialisable dict (keys: see the package doc)."""
     if not isinstance(config, BenchConfig):
         raise TypeError(f"run_bench: config must be a BenchConfig, got {type(config).__name__}")
-    torch = import_torch() if use_torch else None
-    report = {"system": system_info(torch), "torch_available": torch is not None,
+    torch = (TorchProcess(numba.config.NUMBA_NUM_THREADS) if use_torch and torch_installed()
+             else None)
+    try:
+        return _sections(config, torch, data_dir)
+    finally:
+        if torch is not None:
+            torch.close()
+
+
+def _sections(config: BenchConfig, torch, data_dir) -> dict:
+    report = {"system": system_info(torch.info if torch is not None else None),
+              "torch_available": torch is not None,
+              "baseline_method": METHOD if torch is not None else None,
               "config": {k: getattr(config, k) for k in config.__dataclass_fields__}}
     report["cnn_step"] = bench_cnn_step(config.batch_sizes, config.step_rounds, torch)
     if config.breakdown_rounds:
@@ -49,6 +52,13 @@ def run_bench(config: BenchConfig, *, use_torch: bool = True, data_dir=None) -> 
     cifar = {"load": bench_cifar_load(data_dir) if config.load_cifar else {"skipped": "disabled"}}
     cifar["training_memory"] = (bench_training_memory(config.train_steps, data_dir)
                                 if config.train_steps else {"skipped": "disabled"})
+    if config.whole_run_steps and cifar["load"].get("skipped") is None:
+        cifar["whole_run"] = bench_whole_run(config.whole_run_steps,
+                                             numba.config.NUMBA_NUM_THREADS, data_dir,
+                                             torch=torch is not None)
+    else:
+        cifar["whole_run"] = {"skipped": "disabled" if not config.whole_run_steps
+                              else cifar["load"].get("skipped")}
     report["cifar10"] = cifar
     report["bench_peak_rss_mb"] = peak_rss_mb()
     return report

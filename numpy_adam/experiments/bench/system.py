@@ -61,7 +61,7 @@ def numba_threading_layer() -> str:
         return "none (JIT disabled)" if numba.config.DISABLE_JIT else "unknown"
 
 
-def system_info(torch_module=None) -> dict:
+def system_info(torch_info: dict | None = None) -> dict:
     """A JSON-serialisable header for the bench report."""
     info = {
         "python": platform.python_version(),
@@ -74,7 +74,7 @@ def system_info(torch_module=None) -> dict:
         "blas": blas_info(),
         "env": {name: os.environ.get(name) for name in REPORTED_ENV},
     }
-    if torch_module is not None:
-        info["torch"] = torch_module.__version__
-        info["torch_threads"] = torch_module.get_num_threads()
+    if torch_info is not None:  # as the PyTorch worker process reports it (.isolated)
+        info["torch"] = torch_info["torch"]
+        info["torch_threads"] = torch_info["threads"]
     return info

@@ -31,6 +31,9 @@ def interleaved_medians(candidates: dict[str, Callable[[], object]], rounds: int
             round, so each timing starts with the candidate's own threads awake and its
             data where its previous call left it (another way to leave the previous
             candidate's threads behind, without the pause's cold start)
+    A candidate with a ``time_calls(inner)`` method (:class:`.isolated.SelfTimed`, PyTorch in
+    its own process) reports its own seconds per call instead of being timed here.
+
     Output
         name -> (rounds,) seconds per call, in round order (take medians and ratios from it)
     """
@@ -44,6 +47,9 @@ def interleaved_medians(candidates: dict[str, Callable[[], object]], rounds: int
         for name, fn in candidates.items():
             if settle:
                 time.sleep(settle)
+            if hasattr(fn, "time_calls"):  # times itself (elsewhere), warm calls included
+                times[name][r] = fn.time_calls(inner)
+                continue
             for _ in range(warm_calls):
                 fn()
             start = time.perf_counter()

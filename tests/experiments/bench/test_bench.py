@@ -67,6 +67,7 @@ def test_bench_json_with_torch():
     report = _run_json()
     _check_common(report)
     assert report["torch_available"] is True and "torch" in report["system"], report["system"]
+    assert "own process" in report["baseline_method"], report["baseline_method"]
     (row,) = report["cnn_step"]
     assert "torch" in row["ms"] and set(row["ratio_vs_torch"]) == {"numpy", "numpy_plain_layers"}, row
     (opt,) = report["optimizer_core"]
@@ -115,3 +116,21 @@ def test_quick_config_is_smaller_and_bad_configs_raise():
                           ({"optimizer_sizes": (10, 0)}, "optimizer_sizes")]:
         with pytest.raises(ValueError, match=match):
             BenchConfig(**kwargs)
+
+
+@pytest.mark.slow
+def test_whole_run_throughput_times_both_sides_in_their_own_processes():
+    data = os.environ.get("NUMPY_ADAM_DATA")
+    if not data or not os.path.isdir(os.path.join(data, "cifar-10-batches-py")):
+        pytest.skip("real CIFAR-10 needed: set NUMPY_ADAM_DATA")
+    from numpy_adam.experiments.bench.isolated import torch_installed
+    from numpy_adam.experiments.bench.whole_run import bench_whole_run
+
+    with_torch = torch_installed()
+    result = bench_whole_run(4, 2, data, torch=with_torch)
+    assert result["steps"] == 4 and result["batch"] == 100, result
+    assert set(result["ms_per_step"]) == ({"ours", "torch"} if with_torch else {"ours"}), result
+    assert all(ms > 0 for ms in result["ms_per_step"].values()), result
+    if with_torch:
+        assert result["ratio_vs_torch"] == pytest.approx(
+            result["ms_per_step"]["ours"] / result["ms_per_step"]["torch"]), result
