@@ -41,8 +41,8 @@ import numpy as np
 
 from .kernels import sgd_step_kernel
 from .optimizer import FlatOptimizer
-from .probe import SpreadProbe, probe_scalars
-from .validation import (check_betas, check_flag, check_nesterov, check_nonnegative,
+from .probe import ProbedOptimizer
+from .validation import (check_flag, check_nesterov, check_nonnegative,
                          check_unit_interval)
 
 
@@ -117,7 +117,7 @@ def sgd_scalars(h: SGDHyperparameters, t: int, dtype) -> SGDScalars:
                       h.momentum != 0.0, t == 1, h.nesterov, dt(-1.0 if h.maximize else 1.0))
 
 
-class SGD(FlatOptimizer):
+class SGD(ProbedOptimizer, FlatOptimizer):
     r"""Stochastic gradient descent with momentum, as ``torch.optim.SGD``.
 
     Algorithm and momentum convention: the box in :mod:`numpy_adam.optim.sgd` (this module's
@@ -138,6 +138,8 @@ class SGD(FlatOptimizer):
     exists only when some group had momentum at construction).
     """
 
+    _STATE = ("b",)
+
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
                  nesterov=False, *, maximize=False, probe_betas=None, track=("weight",),
                  sample_size=0, sample_seed=0):
@@ -145,52 +147,18 @@ class SGD(FlatOptimizer):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                         nesterov=nesterov, maximize=maximize)
         SGDHyperparameters.validated(owner, **defaults)  # the defaults first
-        self.probe_betas = (None if probe_betas is None
-                            else check_betas(probe_betas, owner, name="probe_betas"))
-        self.b = self.probe = None
+        self._init_probe(probe_betas, owner)
         super().__init__(params, defaults, track, sample_size, sample_seed)
 
-    def _make_probe(self, betas) -> SpreadProbe | None:
-        if betas is None:
-            return None
-        return SpreadProbe(betas, self.flat.data.shape[0], self.dtype, owner=type(self).__name__)
-
-    # -- state format hooks ----------------------------------------------------------
+    # -- state format hooks (the probe's in ProbedOptimizer) -------------------------
     @staticmethod
     def _validated(owner, lr, momentum, dampening, weight_decay, nesterov, maximize):
         return SGDHyperparameters.validated(owner, lr, momentum, dampening, weight_decay,
                                             nesterov, maximize)
 
-    _UNSET = object()
-
-    def _array_names(self, hparams: list, probe_betas=_UNSET) -> tuple[str, ...]:
-        betas = self.probe_betas if probe_betas is self._UNSET else probe_betas
-        names = ("b",) if any(h.momentum != 0.0 for h in hparams) else ()
-        return names + (("probe_m", "probe_v") if betas is not None else ())
-
-    def _arrays(self) -> dict:
-        arrays = {"b": self.b} if self.b is not None else {}
-        if self.probe is not None:
-            arrays.update(probe_m=self.probe.m, probe_v=self.probe.v)
-        return arrays
-
-    def _set_arrays(self, arrays: dict) -> None:
-        self.b = arrays.get("b")
-        self.probe = self._make_probe(self.probe_betas)
-        if self.probe is not None:
-            self.probe.m, self.probe.v = arrays["probe_m"], arrays["probe_v"]
-
-    def _extra_state(self) -> dict:
-        betas = self.probe_betas
-        return {"probe_betas": None if betas is None else list(betas)}
-
-    def _load_extra_state(self, state_dict, owner: str) -> dict:
-        betas = state_dict.get("probe_betas")
-        return {"probe_betas": None if betas is None
-                else check_betas(betas, owner, name="probe_betas")}
-
-    def _commit_extra_state(self, extra: dict) -> None:
-        self.probe_betas = extra["probe_betas"]
+    @staticmethod
+    def _own_array_names(hparams: list) -> tuple[str, ...]:
+        return ("b",) if any(h.momentum != 0.0 for h in hparams) else ()
 
     # -- the step --------------------------------------------------------------------
     def _check_step(self, hparams: list) -> None:
@@ -200,17 +168,8 @@ class SGD(FlatOptimizer):
                              "the optimizer with that momentum")
 
     def _step_group(self, i: int, h: SGDHyperparameters, t: int, compute_stats: bool) -> None:
-        probe, empty = self.probe, self._empty
-        b = self.b if (self.b is not None and h.momentum != 0.0) else empty
-        sgd_step_kernel(self.flat.data, self.flat.grad, b,
-                        probe.m if probe is not None else empty,
-                        probe.v if probe is not None else empty, self._group_chunks[i],
-                        sgd_scalars(h, t, self.dtype), probe_scalars(probe, t, self.dtype),
+        b = self.b if (self.b is not None and h.momentum != 0.0) else self._empty
+        probe_m, probe_v, probe = self._probe_arguments(t)
+        sgd_step_kernel(self.flat.data, self.flat.grad, b, probe_m, probe_v,
+                        self._group_chunks[i], sgd_scalars(h, t, self.dtype), probe,
                         compute_stats, self._group_parallel[i])
-
-    def _has_spread(self) -> bool:
-        return self.probe is not None
-
-    def _spread_moments(self, t: int, hparams: list):
-        probe = self.probe
-        return None if probe is None else (probe.m, probe.v, *probe.bias_corrections(t))
