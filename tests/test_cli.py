@@ -8,6 +8,18 @@ from numpy_adam.cli import main
 INF, NAN = float("inf"), float("nan")
 
 
+@pytest.mark.parametrize("name", ["signsgd", "signum", "lion", "rmsprop", "adagrad", "msvag"])
+def test_train_runs_every_optimizer_it_lists(name, tmp_path):
+    from numpy_adam.records import load_run
+
+    extra = ["--centered", "--momentum", "0.5"] if name == "rmsprop" else []
+    assert main(["train", "--model", "quadratic", "--optimizer", name, "--steps", "3",
+                 "--out", str(tmp_path / name), "--quiet", *extra]) == 0
+    config = load_run(tmp_path / name).config
+    assert config["optimizer"] == name
+    assert config["centered"] is (name == "rmsprop")
+
+
 @pytest.mark.parametrize("argv, kwargs", [
     (["--momentum", "1.5"], dict(momentum=1.5)),  # accepted by both (PyTorch: momentum >= 0)
     (["--momentum", "-0.5"], dict(momentum=-0.5)),

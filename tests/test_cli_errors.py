@@ -73,7 +73,11 @@ CASES = [
     ("batch-0", ["train", "--out", "OUT", "--batch-size", "0"], None, 2, "batch_size must be"),
     ("batch-1", ["train", "--out", "OUT", "--batch-size", "1"], None, 2,
      "batch_size must be at least 2 for the CNN"),
-    ("optimizer", ["train", "--out", "OUT", "--optimizer", "rmsprop"], None, 2, "invalid choice"),
+    ("optimizer", ["train", "--out", "OUT", "--optimizer", "adamax"], None, 2, "invalid choice"),
+    ("centered", ["train", "--out", "OUT", "--centered"], None, 2,
+     "centered must be False unless optimizer is 'rmsprop'"),
+    ("msvag-beta", ["train", *QUAD, "--out", "OUT", "--optimizer", "msvag", "--beta1", "0"], None,
+     2, r"beta1 must be a number in \(0, 1\), got 0"),
     ("steps-and-epochs", ["train", "--out", "OUT", "--steps", "10", "--epochs", "1"], None, 2,
      "not allowed with argument"),
     ("quadratic-epochs", ["train", "--out", "OUT", "--model", "quadratic", "--epochs", "1"],
@@ -212,7 +216,7 @@ def test_every_train_option_states_its_default(capsys):
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split("options:", 1)[1].split())
     for flag in ("--model", "--optimizer", "--lr", "--beta1", "--beta2", "--eps", "--momentum",
-                 "--dampening", "--nesterov", "--weight-decay", "--batch-size", "--steps",
+                 "--dampening", "--nesterov", "--centered", "--weight-decay", "--batch-size", "--steps",
                  "--epochs", "--seed", "--eval-every", "--checkpoint-every",
                  "--sample-per-tensor", "--x0", "--label", "--data-dir", "--quiet"):
         after = text.split(f" {flag} ", 1)[1].split(" --", 1)[0]

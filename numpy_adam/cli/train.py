@@ -34,17 +34,23 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                        help=f"{text} (default {_shown(DEFAULTS[field])})", **kwargs)
 
     option("--model", "what to train", choices=MODELS)
-    option("--optimizer", "the update rule", choices=OPTIMIZERS)
+    option("--optimizer", "the update rule (which of the options below each one uses: "
+           "numpy_adam.training.config)", choices=OPTIMIZERS)
     option("--lr", "learning rate α", type=float)
-    option("--beta1", "β1 of Adam, or of SGD's passive spread probe", type=float)
-    option("--beta2", "β2 of Adam, or of SGD's passive spread probe", type=float)
-    option("--eps", "Adam's ε, added outside the √", type=float)
-    option("--momentum", "SGD heavy-ball momentum μ (convention: numpy_adam.optim.sgd)",
+    option("--beta1", "β1 of Adam and Lion, the β of Signum and M-SVAG; β1 of the passive "
+           "spread probe of the methods without Adam's moments", type=float)
+    option("--beta2", "β2 of Adam and Lion, RMSprop's α; β2 of the passive spread probe",
            type=float)
+    option("--eps", "ε of Adam, RMSprop and Adagrad, added outside the √", type=float)
+    option("--momentum", "heavy-ball momentum μ of SGD and RMSprop (convention: "
+           "numpy_adam.optim.sgd)", type=float)
     option("--dampening", "SGD dampening τ", type=float)
     p.add_argument("--nesterov", action="store_true", default=argparse.SUPPRESS,
                    help="SGD Nesterov momentum (default off)")
-    option("--weight-decay", "weight decay λ (L2 for adam and sgd, decoupled for adamw)",
+    p.add_argument("--centered", action="store_true", default=argparse.SUPPRESS,
+                   help="centered RMSprop: divide by the root of the gradient's variance, not of "
+                        "its mean square (default off)")
+    option("--weight-decay", "weight decay λ (decoupled for adamw and lion, L2 for the others)",
            type=float)
     option("--lr-schedule", "the learning-rate schedule, stepped every step: step (α ← ρα every "
            "--lr-step-size steps), exponential (α ← ρα every step), cosine (to --lr-min at the "

@@ -61,7 +61,7 @@ import numpy as np
 from .kernels_sign import msvag_step_kernel
 from .optimizer import FlatOptimizer
 from .stats import bias_corrections
-from .validation import _real, check_flag, check_nonnegative
+from .validation import check_flag, check_nonnegative, check_open_unit_interval
 
 
 def msvag_rho(beta: float, t: int) -> float:
@@ -126,16 +126,6 @@ def predicted_update(gamma, mean_abs_m, beta: float = 0.9, t: int | None = None)
     return np.where(mean_abs_m > 0, mean_abs_m * factor, 0.0)
 
 
-def check_msvag_beta(value, owner: str) -> float:
-    """β in the open interval (0, 1): β = 0 gives ρ_t = 1 at every step (no variance estimate).
-    Messages as :mod:`.validation`'s."""
-    expectation = "a number in (0, 1)"
-    beta = _real(value, "beta", owner, expectation)  # a real number, not NaN
-    if not 0.0 < beta < 1.0:
-        raise ValueError(f"{owner}: beta must be {expectation}, got {value!r}")
-    return beta
-
-
 @dataclass(frozen=True)
 class MSVAGHyperparameters:
     """Validated M-SVAG hyperparameters of one parameter group (see :class:`MSVAG`)."""
@@ -148,7 +138,7 @@ class MSVAGHyperparameters:
     @classmethod
     def validated(cls, owner: str, lr, beta, weight_decay,
                   maximize=False) -> "MSVAGHyperparameters":
-        return cls(lr=check_nonnegative(lr, "lr", owner), beta=check_msvag_beta(beta, owner),
+        return cls(lr=check_nonnegative(lr, "lr", owner), beta=check_open_unit_interval(beta, "beta", owner),
                    weight_decay=check_nonnegative(weight_decay, "weight_decay", owner),
                    maximize=check_flag(maximize, "maximize", owner))
 

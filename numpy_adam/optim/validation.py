@@ -60,6 +60,15 @@ def check_beta(value, name: str, owner: str) -> float:
     return check_unit_interval(value, name, owner, closed=False)
 
 
+def check_open_unit_interval(value, name: str, owner: str) -> float:
+    """A real number in the open interval (0, 1) (M-SVAG's β: β = 0 leaves no variance estimate)."""
+    expectation = "a number in (0, 1)"
+    x = _real(value, name, owner, expectation)
+    if not 0.0 < x < 1.0:
+        raise ValueError(f"{owner}: {name} must be {expectation}, got {value!r}")
+    return x
+
+
 def check_betas(betas, owner: str, name: str = "betas") -> tuple[float, float]:
     """A pair (β1, β2), each in [0, 1); errors name ``beta1``/``beta2`` and the tuple slot."""
     if isinstance(betas, (str, bytes)) or not isinstance(betas, (tuple, list)) or len(betas) != 2:

@@ -55,7 +55,8 @@ class Run:
     @property
     def label(self) -> str:
         """config["label"], or one built from the settings ("Adam β1=0.9, β2=0.999, batch 16",
-        "SGD momentum 0.9, batch 100", "GD" for SGD without momentum; no batch for x²)."""
+        "SGD momentum 0.9, batch 100", "GD" for SGD without momentum, "RMSprop α=0.99"; no batch
+        for x²)."""
         if self.config.get("label"):
             return str(self.config["label"])
         cfg = self.config
@@ -63,9 +64,15 @@ class Run:
         if optimizer == "sgd":
             momentum = float(cfg.get("momentum") or 0.0)
             text = f"SGD momentum {momentum:g}" if momentum > 0 else "GD"
-        else:
-            name = {"adam": "Adam", "adamw": "AdamW"}.get(optimizer, optimizer)
+        elif optimizer in ("adam", "adamw", "lion"):
+            name = {"adam": "Adam", "adamw": "AdamW", "lion": "Lion"}[optimizer]
             text = f"{name} β1={cfg.get('beta1')}, β2={cfg.get('beta2')}"
+        elif optimizer in ("signum", "msvag"):
+            text = f"{'Signum' if optimizer == 'signum' else 'M-SVAG'} β={cfg.get('beta1')}"
+        elif optimizer == "rmsprop":
+            text = f"{'centered ' if cfg.get('centered') else ''}RMSprop α={cfg.get('beta2')}"
+        else:
+            text = {"signsgd": "SignSGD", "adagrad": "Adagrad"}.get(optimizer, optimizer)
         if cfg.get("model") != "quadratic":
             text += f", batch {cfg['batch_size']}"
         return text

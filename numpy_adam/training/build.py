@@ -7,7 +7,7 @@ import platform
 import numpy as np
 
 from .. import __version__
-from ..optim import SGD, Adam, AdamW
+from ..optim import MSVAG, SGD, Adagrad, Adam, AdamW, Lion, RMSprop, SignSGD, Signum
 from ..optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, StepLR, warmup_cosine
 from .config import TrainConfig
 from .errors import SettingsError
@@ -31,19 +31,35 @@ def param_groups(config: TrainConfig, named_params) -> list:
 
 
 def make_optimizer(config: TrainConfig, named_params):
-    """The optimizer a config names. SGD gets a passive spread probe with (beta1, beta2)."""
+    """The optimizer a config names, its settings mapped as the table in
+    :mod:`numpy_adam.training.config` says; every method without Adam's moments gets a passive
+    spread probe with (beta1, beta2)."""
     named_params = param_groups(config, named_params)
     betas = (config.beta1, config.beta2)
-    sampling = dict(sample_size=config.sample_per_tensor, sample_seed=run_seeds(config)[2])
-    if config.optimizer == "adam":
-        return Adam(named_params, lr=config.lr, betas=betas, eps=config.eps,
-                    weight_decay=config.weight_decay, **sampling)
-    if config.optimizer == "adamw":
-        return AdamW(named_params, lr=config.lr, betas=betas, eps=config.eps,
-                     weight_decay=config.weight_decay, **sampling)
-    return SGD(named_params, lr=config.lr, momentum=config.momentum, dampening=config.dampening,
-               weight_decay=config.weight_decay, nesterov=config.nesterov, probe_betas=betas,
-               **sampling)
+    common = dict(lr=config.lr, weight_decay=config.weight_decay,
+                  sample_size=config.sample_per_tensor, sample_seed=run_seeds(config)[2])
+    name = config.optimizer
+    if name in ("adam", "adamw"):
+        return (Adam if name == "adam" else AdamW)(named_params, betas=betas, eps=config.eps,
+                                                   **common)
+    if name == "msvag":
+        return MSVAG(named_params, beta=config.beta1, **common)
+    probed = dict(probe_betas=betas, **common)
+    if name == "sgd":
+        return SGD(named_params, momentum=config.momentum, dampening=config.dampening,
+                   nesterov=config.nesterov, **probed)
+    if name == "signsgd":
+        return SignSGD(named_params, **probed)
+    if name == "signum":
+        return Signum(named_params, beta=config.beta1, **probed)
+    if name == "lion":
+        return Lion(named_params, betas=betas, **probed)
+    if name == "rmsprop":
+        return RMSprop(named_params, alpha=config.beta2, eps=config.eps,
+                       momentum=config.momentum, centered=config.centered, **probed)
+    if name == "adagrad":
+        return Adagrad(named_params, eps=config.eps, **probed)
+    raise ValueError(f"make_optimizer: no optimizer {name!r}")  # TrainConfig refuses it first
 
 
 def check_schedule(config: TrainConfig, steps: int) -> None:

@@ -4,13 +4,26 @@ The same :class:`TrainConfig` is built by the CLI (``numpy-adam train``), by the
 reproduction (``numpy-adam reproduce``) and by tests, and is written verbatim to the run's
 ``config.json``.
 
-Optimizer settings mean what they mean to the optimizers (lr, beta1, beta2, eps: Adam's, see
-:mod:`numpy_adam.optim.adam`; momentum, dampening, nesterov: SGD's, momentum convention in
-:mod:`numpy_adam.optim.sgd`; weight_decay: both) and are checked by the optimizers' own
-functions (:mod:`numpy_adam.optim.validation`): a value is refused here exactly when the
-optimizer would refuse it, with the same message after the owner's name. For SGD runs,
-``beta1``/``beta2`` are the betas of the passive spread probe (the compared Adam run's), so
-SGD's m̂, v̂, σ̂ and γ sit on the same axes.
+Optimizer settings mean what they mean to the optimizers and are checked by the optimizers'
+own functions (:mod:`numpy_adam.optim.validation`): a value is refused here exactly when the
+optimizer would refuse it, with the same message after the owner's name. Which setting is
+what, per optimizer (lr and weight_decay are every method's; L2 decay, decoupled for adamw
+and lion):
+
+    adam, adamw   beta1, beta2, eps                      (numpy_adam.optim.adam)
+    sgd           momentum, dampening, nesterov          (convention: numpy_adam.optim.sgd)
+    signsgd       –
+    signum        beta1 = its momentum β
+    lion          beta1 (interpolation), beta2 (memory)
+    rmsprop       beta2 = its α, eps, momentum, centered
+    adagrad       eps
+    msvag         beta1 = its β, in (0, 1) (m and v share it; beta2 is not used)
+
+A method without Adam's moments (sgd, signsgd, signum, lion, rmsprop, adagrad) carries a
+passive spread probe with (beta1, beta2), the compared Adam run's, so its m̂, v̂, σ̂ and γ sit
+on the same axes as Adam's (:mod:`numpy_adam.optim.probe`). With these choices Signum's m and
+RMSprop's v are the probe's own m and v (same recursion), so their steps relate exactly to the
+probe's γ.
 """
 from __future__ import annotations
 
@@ -19,11 +32,11 @@ import math
 from dataclasses import dataclass, field
 
 from ..optim.validation import (check_beta, check_count, check_flag, check_nesterov,
-                                check_nonnegative, check_unit_interval)
+                                check_nonnegative, check_open_unit_interval, check_unit_interval)
 
 OWNER = "TrainConfig"
 MODELS = ("cnn", "quadratic")
-OPTIMIZERS = ("adam", "adamw", "sgd")
+OPTIMIZERS = ("adam", "adamw", "sgd", "signsgd", "signum", "lion", "rmsprop", "adagrad", "msvag")
 LR_SCHEDULES = ("constant", "step", "exponential", "cosine", "warmup-cosine")
 DECAY_ON = ("all", "weights")  # weight decay on every parameter, or on conv/fc weights only
 
@@ -41,6 +54,7 @@ class TrainConfig:
     momentum: float = 0.0
     dampening: float = 0.0
     nesterov: bool = False
+    centered: bool = False  # RMSprop: divide by the root of the variance, not of the mean square
     weight_decay: float = 0.0
     weight_decay_on: str = "all"  # "weights": biases and batchnorm in a second group without decay
     batch_size: int = 100
@@ -88,6 +102,12 @@ class TrainConfig:
             raise ValueError(f"{OWNER}: nesterov must be False unless optimizer is 'sgd', got "
                              f"nesterov=True with optimizer={self.optimizer!r}")
         check_nesterov(self.nesterov, self.momentum, self.dampening, OWNER)
+        keep("centered", check_flag(self.centered, "centered", OWNER))
+        if self.centered and self.optimizer != "rmsprop":
+            raise ValueError(f"{OWNER}: centered must be False unless optimizer is 'rmsprop', got "
+                             f"centered=True with optimizer={self.optimizer!r}")
+        if self.optimizer == "msvag":
+            keep("beta1", check_open_unit_interval(self.beta1, "beta1", OWNER))
         keep("sample_per_tensor",  # the optimizers' sample_size
              check_count(self.sample_per_tensor, "sample_per_tensor", OWNER))
         if self.weight_decay_on not in DECAY_ON:
