@@ -3,11 +3,16 @@ their records (never the other way round).
 
 Each run lands in ``OUT/<name>/``. A finished run with the same settings is reused, an
 interrupted one is resumed from its checkpoint, so a killed reproduction continues where it
-stopped. CIFAR-10 is loaded once for all CNN runs.
+stopped. With ``jobs=1`` the runs go one after another in this process and CIFAR-10 is loaded
+once for all CNN runs; with ``jobs > 1`` the runs are independent points of a sweep on the
+sweep's local process pool (:mod:`.sweep.executors`: ``jobs`` spawned workers, the cores
+divided among them, each loading CIFAR-10 once), longest first so that the last run to
+finish is a short one; the figures and the summary follow once every run is done.
 """
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -19,6 +24,8 @@ from .plan import (AVERAGING_FIGURE, AVERAGING_RUNS, AVERAGING_TITLE, FIGURE_TIT
 from ..training.tasks import CifarData
 from .noise_plan import FIGURE as NOISE_FIGURE
 from .noise_plan import TITLE as NOISE_TITLE
+
+CIFAR_TRAIN, CIFAR_TEST = 50000, 10000  # images: the run length of an epoch, the evaluation
 
 
 def _existing(run_dir: Path, experiment: Experiment) -> str:
@@ -34,12 +41,59 @@ def _existing(run_dir: Path, experiment: Experiment) -> str:
     return "partial" if (run_dir / CHECKPOINT).exists() else "new"
 
 
+def _estimated_seconds(config) -> float:
+    """A rough cost of a run (ms per step from the README's measurements on 2 cores), only to
+    start the longest runs first."""
+    if config.model != "cnn":
+        return 0.3e-3 * config.steps
+    steps = config.steps or math.ceil(config.epochs * CIFAR_TRAIN / config.batch_size)
+    per_step = 1.5e-3 + 0.7e-3 * config.batch_size
+    return steps * per_step * (2.0 if config.batch_spread else 1.0) + 0.7e-3 * CIFAR_TEST
+
+
+def _run_in_parallel(experiments: list[Experiment], out: Path, jobs: int, data_dir,
+                     quiet: bool) -> tuple[dict, Exception | None]:
+    """The ``jobs > 1`` path: every unfinished run through the sweep's local pool; returns
+    ({name: Run} of the finished runs, the missing-data error or None)."""
+    from numpy_adam.datasets.cifar10 import load_cifar10
+    from numpy_adam.datasets.errors import DatasetNotFoundError
+
+    from .sweep.executors import LocalPool
+    from .sweep.runner import Entry, SweepFailed, execute
+
+    states = {e.name: _existing(out / e.name, e) for e in experiments}
+    no_data = None
+    if any(states[e.name] != "finished" and e.config.model == "cnn" for e in experiments):
+        try:
+            load_cifar10(data_dir, split="test")  # present, or downloaded here once
+        except DatasetNotFoundError as error:
+            no_data = error
+    todo = [Entry(e.name, e.config, out / e.name) for e in experiments
+            if states[e.name] != "finished" and not (no_data and e.config.model == "cnn")]
+    todo.sort(key=lambda entry: -_estimated_seconds(entry.config))
+    if todo:
+        with LocalPool(jobs) as pool:
+            if not quiet:
+                print(f"{len(todo)} of {len(experiments)} runs to make, on {pool.describe()}",
+                      flush=True)
+            execute(todo, pool, data_dir=data_dir, quiet=quiet, desc="reproduce")
+    failed = [e for e in todo if e.state != "finished"]
+    if failed:
+        listed = "; ".join(f"{e.name}: {e.error_type}: {e.error}" for e in failed)
+        raise SweepFailed(f"{len(failed)} of the reproduction's runs failed ({listed}); the "
+                          "others are kept: run the reproduction again once the cause is fixed")
+    runs = {e.name: load_run(out / e.name) for e in experiments
+            if states[e.name] == "finished" or any(t.name == e.name for t in todo)}
+    return runs, no_data
+
+
 def run_reproduction(mode: str, out, *, data_dir=None, seed: int = 0, formats=("png",),
-                     quiet: bool = False) -> dict:
+                     quiet: bool = False, jobs: int = 1) -> dict:
     """Train every run of ``plan(mode, seed)`` into ``out`` and write figure1-4 and summary.{md,json}.
 
     Without CIFAR-10 (not found, and no download possible) the CNN runs are skipped and
     everything that needs no data is still drawn (Figure 3 and its summary rows).
+    jobs: runs at once; 1 runs them one after another here, more on the sweep's local pool.
 
     Returns {"figures": [paths], "summary": (json path, md path), "seconds": wall time,
     "skipped": {"runs": [names], "figures": [names], "reason": str} or None}.
@@ -50,13 +104,17 @@ def run_reproduction(mode: str, out, *, data_dir=None, seed: int = 0, formats=("
     from numpy_adam.plots.sources_figure import draw_sources_figure
     from numpy_adam.plots.spread_figure import draw_spread_figure
 
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     experiments = plan(mode, seed)
     began = time.perf_counter()
     data, no_data = None, None
     runs = {}
-    for i, experiment in enumerate(experiments, 1):
+    if jobs > 1:
+        runs, no_data = _run_in_parallel(experiments, out.absolute(), jobs, data_dir, quiet)
+    for i, experiment in enumerate(experiments if jobs == 1 else (), 1):
         run_dir = out / experiment.name
         state = _existing(run_dir, experiment)
         if state != "finished" and experiment.config.model == "cnn" and data is None \
