@@ -286,11 +286,23 @@ def to_markdown(numbers: list[dict]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def write_summary(runs, out_dir, stem: str = "summary", warmup: int = 0) -> tuple:
+def write_summary(runs, out_dir, stem: str = "summary", warmup: int = 0,
+                  sections=()) -> tuple:
     """Write ``<stem>.json`` (the :func:`run_summary_numbers` list, NaN → null) and
-    ``<stem>.md`` (:func:`to_markdown`) into ``out_dir`` atomically; returns both paths."""
+    ``<stem>.md`` (:func:`to_markdown`) into ``out_dir`` atomically; returns both paths.
+
+    sections: (key, numbers, markdown) of results that are not runs (the x² phase map):
+    ``numbers`` goes into the JSON under ``key``, ``markdown`` is appended to the Markdown, so
+    both files always carry the same numbers."""
     numbers = run_summary_numbers(*runs, warmup=warmup)
     out = Path(out_dir)
-    json_path = atomic_write_json(out / f"{stem}.json", {"runs": numbers})
-    md_path = atomic_write_bytes(out / f"{stem}.md", to_markdown(numbers).encode("utf-8"))
+    document = {"runs": numbers}
+    text = to_markdown(numbers)
+    for key, section_numbers, markdown in sections:
+        if key in document:
+            raise ValueError(f"summary section {key!r} given twice (or named like the runs)")
+        document[key] = section_numbers
+        text = text.rstrip("\n") + "\n\n" + markdown
+    json_path = atomic_write_json(out / f"{stem}.json", document)
+    md_path = atomic_write_bytes(out / f"{stem}.md", text.encode("utf-8"))
     return json_path, md_path

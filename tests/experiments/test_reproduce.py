@@ -34,7 +34,7 @@ def test_plan_holds_the_notes_experiments():
 
 
 @pytest.mark.slow
-def test_tiny_reproduction_writes_figures_and_summary(tmp_path, monkeypatch):
+def test_tiny_reproduction_writes_figures_and_summary(tmp_path, monkeypatch, tiny_phase_map):
     data = os.environ.get("NUMPY_ADAM_DATA")
     if not data or not os.path.isdir(os.path.join(data, "cifar-10-batches-py")):
         pytest.skip("real CIFAR-10 needed: set NUMPY_ADAM_DATA")
@@ -47,7 +47,7 @@ def test_tiny_reproduction_writes_figures_and_summary(tmp_path, monkeypatch):
     result = reproduce.run_reproduction("quick", tmp_path, data_dir=data, quiet=True)
     assert [p.name for p in result["figures"]] == ["figure1.png", "figure2.png", "figure3.png",
                                                    "schedules.png", "figure4.png", "figure5.png",
-                                                   "figure6.png"]
+                                                   "figure6.png", "figure8.png"]
     assert all(p.stat().st_size > 20_000 for p in result["figures"]), "figures must be real PNGs"
     numbers = json.loads((tmp_path / "summary.json").read_text())["runs"]
     assert len(numbers) == 27 and all(n["steps"] == 12 for n in numbers)
@@ -61,8 +61,8 @@ def test_tiny_reproduction_writes_figures_and_summary(tmp_path, monkeypatch):
         "finished runs are reused, not retrained"
 
 
-def test_without_data_the_reproduction_draws_what_needs_none_and_names_the_rest(tmp_path,
-                                                                                monkeypatch):
+def test_without_data_the_reproduction_draws_what_needs_none_and_names_the_rest(
+        tmp_path, monkeypatch, tiny_phase_map):
     from numpy_adam.datasets import download
 
     def offline(url, dest, **kwargs):
@@ -74,7 +74,8 @@ def test_without_data_the_reproduction_draws_what_needs_none_and_names_the_rest(
     monkeypatch.setattr(reproduce, "plan", tiny)
     result = reproduce.run_reproduction("quick", tmp_path / "out", data_dir=tmp_path / "no-data",
                                         quiet=True)
-    assert [p.name for p in result["figures"]] == ["figure3.png", "schedules.png", "figure6.png"]
+    assert [p.name for p in result["figures"]] == ["figure3.png", "schedules.png", "figure6.png",
+                                                   "figure8.png"]
     skipped = result["skipped"]
     assert skipped["figures"] == ["figure1", "figure2", "figure4", "figure5"], skipped
     assert len(skipped["runs"]) == 8 and all("-b" in name for name in skipped["runs"]), skipped
@@ -86,3 +87,12 @@ def test_without_data_the_reproduction_draws_what_needs_none_and_names_the_rest(
     ratios = [n["amplitude_per_lr"]["ratio"] for n in numbers[2:5]]
     assert all(len(r) == 10 for r in ratios), ratios
     assert not (tmp_path / "no-data").exists(), "no data folder is created by a failed download"
+    phase = json.loads((tmp_path / "out" / "summary.json").read_text())["phase_map"]
+    assert phase["mode"] == "quick" and phase["steps"] == 6000, "the (tiny) quick grid"
+    shares = phase["eps=1e-12"]["fractions"]
+    assert sum(shares.values()) == pytest.approx(1.0)
+    text = (tmp_path / "out" / "summary.md").read_text()
+    assert "Adam on x²: the phase map (Figure 8, quick, 6000" in text
+    assert f"| 1e-12 | all | {100 * shares['converges']:.1f} % | {100 * shares['cycle']:.1f} %" \
+        in text, "the Markdown carries the JSON's numbers"
+    assert (tmp_path / "out" / "phase_map.npz").exists(), "Figure 8 is drawn from its record"

@@ -95,3 +95,12 @@ def test_warmup_leaves_out_the_first_records(tmp_path):
     assert late["warmup"] == 10 and "first 10 steps" in to_markdown([late])
     with pytest.raises(ValueError, match="warmup must be a non-negative int"):
         run_summary_numbers(run, warmup=-1)
+
+
+def test_sections_beside_the_runs_go_into_both_files_and_a_clash_is_refused(tmp_path):
+    json_path, md_path = write_summary([], tmp_path, sections=[
+        ("phase_map", {"share": 0.5}, "## The phase map\n\nhalf cycle\n")])
+    assert json.loads(json_path.read_text()) == {"runs": [], "phase_map": {"share": 0.5}}
+    assert md_path.read_text().endswith("\n\n## The phase map\n\nhalf cycle\n")
+    with pytest.raises(ValueError, match="'runs'"):
+        write_summary([], tmp_path, sections=[("runs", {}, "")])

@@ -11,7 +11,7 @@ from numpy_adam.experiments.plan import plan
 
 
 @pytest.fixture
-def offline_tiny_plan(monkeypatch):
+def offline_tiny_plan(monkeypatch, tiny_phase_map):
     from numpy_adam.datasets import download
 
     def offline(url, dest, **kwargs):
@@ -38,7 +38,7 @@ def test_two_jobs_reproduce_what_one_job_does(tmp_path, offline_tiny_plan, kit):
     two = reproduce.run_reproduction("quick", tmp_path / "two", data_dir=no_data, quiet=True,
                                      jobs=2)
     assert [p.name for p in two["figures"]] == [p.name for p in one["figures"]] == \
-        ["figure3.png", "schedules.png", "figure6.png"]
+        ["figure3.png", "schedules.png", "figure6.png", "figure8.png"]
     assert two["skipped"]["runs"] == one["skipped"]["runs"] and len(one["skipped"]["runs"]) == 8
     assert two["skipped"]["figures"] == one["skipped"]["figures"]
     assert _numbers(tmp_path / "two") == _numbers(tmp_path / "one")
