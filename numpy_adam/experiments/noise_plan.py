@@ -25,8 +25,7 @@ noisy steady state) by about 3000; SGD's transient decays as (1 − 2α)^t = 0.9
 of x₀ after 3000 steps, far under its smallest steady RMS (√(α/(1 − α)) · 1e-5 ≈ 1e-6). The
 measures use the last half of each run, so quick mode (6000 steps) already measures the steady
 state; full mode (20000 steps) measures 10000 stationary steps, which pins SGD's E x² down to
-about ±10 % (one standard error; the figure's closed form needs no more). One run takes about
-1.5 s (quick) or 4 s (full, measured on 2 cores) through :func:`numpy_adam.training.loop.train`.
+about ±10 % (one standard error; the figure's closed form needs no more).
 
 All runs of one seed share ξ's sequence (the data seed of :func:`~numpy_adam.training.build.
 run_seeds`): Adam and SGD see the same draws at a given s, and since SGD is linear its runs at
