@@ -7,7 +7,8 @@ itself, so the section and ``summary.json["phase_map"]`` always carry the same n
   β1 ≤ β2 and β1 > β2 (where Adam's v̂ can fall below m̂² and the step |m̂|/√v̂ exceed 1);
 * on the diagonal β1 = β2 = β, the cycle's amplitude A/α (median over α) and A/α/(1 − β);
 * the convergent points, and how many of them end at x = 0.0 exactly (float64's zero);
-* the exact 2-cycle x = ±(α r − ε)/2, r = (1 − β1)/(1 + β1): the points that land on it, the
+* the exact 2-cycle x = ±(α r − ε)/2, r = (1 − β1)/(1 + β1): the points that land on it (β2 > 0;
+  at β2 = 0, sign descent, period-2 orbits are neutral and their amplitude is set by x0/α), the
   largest relative gap between their amplitude and r/2, and the β1 up to which it attracts;
 * the ε sweep: the largest ε/(α r) with a cycle and the smallest that converges.
 """
@@ -63,13 +64,16 @@ def phase_markdown(summary: dict) -> str:
             "the tail, in units of α.", ""]
     out += _diagonal_table(main)
     two = main["two_cycle_points"]
-    gap = max((abs(a / r - 1) for *_, a, r in two), default=math.nan)
+    # β2 = 0 is sign descent, whose 2-cycles are neutral: any amplitude set by x0/α, not r/2
+    gap = max((abs(a / r - 1) for _, b2, _, a, r in two if b2 > 0), default=math.nan)
+    sign_descent = sum(1 for _, b2, *_ in two if b2 == 0)
     converging = main["converging"]
     out += ["",
             f"* Convergent points ({eps_keys[0]}): {len(converging)}, of which "
             f"{main['converging_exact_zero']} end at x = 0.0 exactly.",
-            f"* Points on the exact 2-cycle x = ±(α r − ε)/2: {len(two)}; largest relative gap "
-            f"of A/α from r/2 = (1 − β1)/(2(1 + β1)): {_g(gap)}.",
+            f"* Points with period 2: {len(two)}; where β2 > 0 they are the exact 2-cycle "
+            f"x = ±(α r − ε)/2 (largest relative gap of A/α from r/2 = (1 − β1)/(2(1 + β1)): "
+            f"{_g(gap)}); {sign_descent} at β2 = 0 (sign descent, whose 2-cycles are neutral).",
             "* The 2-cycle attracts (probe, per β2) up to β1 = "
             + ", ".join(f"{_g(b1)} (β2 = {b2})"
                         for b2, b1 in summary["two_cycle_attracts_up_to_beta1"].items()) + "."]

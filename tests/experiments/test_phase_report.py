@@ -13,7 +13,9 @@ def _summary():
                                 "per_one_minus_beta": 0.426, "spread_over_lr": 1.0047}},
            "converging": [(0.0, 0.999, 1e-3), (0.1, 0.999, 1e-3)], "converging_exact_zero": 2,
            # (β1, β2, α, A/α, r/2): one point 1e-3 off r/2
-           "two_cycle_points": [(0.0, 0.9, 1e-2, 0.5, 0.5), (0.2, 0.9, 1e-2, 0.3336667, 1 / 3)]}
+           "two_cycle_points": [(0.0, 0.9, 1e-2, 0.5, 0.5), (0.2, 0.9, 1e-2, 0.3336667, 1 / 3),
+                                # sign descent: neutral, not on r/2, left out of the gap
+                                (0.2, 0.0, 1e-2, 0.9, 1 / 3)]}
     return {"mode": "quick", "steps": 40000, "eps=1e-12": rec, "eps=1e-08": rec,
             "eps_sweep": {"0.9": {"largest_factor_with_cycle": 0.99,
                                   "smallest_factor_converging": 1.01}},
@@ -27,8 +29,8 @@ def test_the_section_states_the_summary_numbers():
     assert "| 1e-08 | β1 > β2 | 0.0 % | 75.0 % |" in text
     assert "| 0.9 | cycle | 0.0426 | 0.426 | 1.0047 |" in text, "median A/α over α"
     assert "Convergent points (eps=1e-12): 2, of which 2 end at x = 0.0 exactly" in text
-    assert "2-cycle x = ±(α r − ε)/2: 2; largest relative gap of A/α from r/2" in text
-    assert f"{abs(0.3336667 * 3 - 1):.3g}" in text
+    assert "Points with period 2: 3; where β2 > 0 they are the exact 2-cycle" in text
+    assert f"from r/2 = (1 − β1)/(2(1 + β1)): {abs(0.3336667 * 3 - 1):.3g}); 1 at β2 = 0" in text
     assert "up to β1 = 0.15 (β2 = 0.9)" in text and "β = 0.9: 0.99, 1.01" in text
 
 
