@@ -71,11 +71,14 @@ def _series(groups: list[dict], x: str | None) -> dict:
     return lines
 
 
-def _panel(ax, groups, positions, lines, metrics, log_y: bool) -> None:
-    for colour, (label, members) in zip(COLOURS * 10, lines.items()):
+def _panel(ax, groups, positions, lines, metrics, log_y: bool, dodge: float = 0.0) -> None:
+    """dodge: total width over which the lines are spread apart around each position (on a
+    category axis, so that lines at the same category do not hide each other)."""
+    for k, (colour, (label, members)) in enumerate(zip(COLOURS * 10, lines.items())):
         members = sorted(members, key=lambda i: positions[i])
+        shift = dodge * (k / (len(lines) - 1) - 0.5) if len(lines) > 1 else 0.0
         for key, _, marker, style, filled in metrics:
-            xs = [positions[i] for i in members]
+            xs = [positions[i] + shift for i in members]
             ys = [_number(groups[i]["mean"].get(key)) for i in members]
             sd = [_number(groups[i]["sd"].get(key)) for i in members]
             err = [0.0 if math.isnan(s) else s for s in sd]
@@ -102,8 +105,9 @@ def build_sweep_figure(groups: list[dict], x: str | None, title: str = "") -> Fi
         any(not math.isnan(v) for v in residuals)
     fig = Figure(figsize=(10.0, 4.2), layout="constrained")
     ax_b, ax_c = fig.subplots(1, 2)
-    _panel(ax_b, groups, positions, lines, PANEL_B, log_y=False)
-    _panel(ax_c, groups, positions, lines, PANEL_C, log_y=log_y)
+    dodge = 0.3 if ticks is not None else 0.0  # categories are 1 apart
+    _panel(ax_b, groups, positions, lines, PANEL_B, log_y=False, dodge=dodge)
+    _panel(ax_c, groups, positions, lines, PANEL_C, log_y=log_y, dodge=dodge)
     ax_b.set_title("(b) update |Δθ|/α against mean |m̂|: correlation over steps", fontsize=9)
     ax_b.set_ylabel("correlation")
     ax_c.set_title("(c) distance of the update from 1/√(γ²+1)", fontsize=9)
