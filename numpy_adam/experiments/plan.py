@@ -88,9 +88,10 @@ def plan(mode: str = "quick", seed: int = 0) -> list[Experiment]:
                            ("cosine", dict(lr_schedule="cosine", lr_min=0.0))):
         runs.append(Experiment(f"schedules-{name}", "schedules", 0,
                                replace(long, label=f"Adam on x², {name} α", **settings)))
-    from .noise_plan import noise_experiments  # it builds on Experiment, defined here
+    from .noise_plan import noise_experiments  # they build on Experiment, defined here
+    from .one_axis import one_axis_experiments
 
-    return runs + noise_experiments(mode, seed)
+    return runs + noise_experiments(mode, seed) + one_axis_experiments(mode, seed)
 
 
 FIGURE_TITLES = {

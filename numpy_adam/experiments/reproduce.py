@@ -24,6 +24,11 @@ from .plan import (AVERAGING_FIGURE, AVERAGING_RUNS, AVERAGING_TITLE, FIGURE_TIT
 from ..training.tasks import CifarData
 from .noise_plan import FIGURE as NOISE_FIGURE
 from .noise_plan import TITLE as NOISE_TITLE
+from .one_axis import FIGURE as ONE_AXIS_FIGURE
+from .one_axis import TITLE as ONE_AXIS_TITLE
+from .one_axis import WARMUP as ONE_AXIS_WARMUP
+from .one_axis_numbers import one_axis_numbers
+from .one_axis_report import one_axis_markdown
 from .phase_map import load_phase_map, phase_map, save_phase_map
 from .phase_map import summary as phase_summary
 from .phase_report import phase_markdown
@@ -95,7 +100,7 @@ def _run_in_parallel(experiments: list[Experiment], out: Path, jobs: int, data_d
 
 def run_reproduction(mode: str, out, *, data_dir=None, seed: int = 0, formats=("png",),
                      quiet: bool = False, jobs: int = 1) -> dict:
-    """Train every run of ``plan(mode, seed)`` into ``out`` and write figures 1–6 and 8 and summary.{md,json}.
+    """Train every run of ``plan(mode, seed)`` into ``out`` and write figures 1–8 and summary.{md,json}.
 
     Without CIFAR-10 (not found, and no download possible) the CNN runs are skipped and
     everything that needs no data is still drawn (Figure 3 and its summary rows).
@@ -107,6 +112,7 @@ def run_reproduction(mode: str, out, *, data_dir=None, seed: int = 0, formats=("
     from numpy_adam.datasets.errors import DatasetNotFoundError
     from numpy_adam.plots.averaging_figure import draw_averaging_figure
     from numpy_adam.plots.noise_figure import draw_noise_figure
+    from numpy_adam.plots.one_axis_figure import draw_one_axis_figure
     from numpy_adam.plots.phase_figure import draw_phase_figure
     from numpy_adam.plots.sources_figure import draw_sources_figure
     from numpy_adam.plots.spread_figure import draw_spread_figure
@@ -164,12 +170,25 @@ def run_reproduction(mode: str, out, *, data_dir=None, seed: int = 0, formats=("
         missing.append(SOURCES_FIGURE)
     noise = [runs[e.name] for e in experiments if e.figure == NOISE_FIGURE]
     figures += draw_noise_figure(noise, NOISE_TITLE, out / f"{NOISE_FIGURE}.png", formats=formats)
+    sections = []
+    axis = {e.name: runs[e.name] for e in experiments
+            if e.figure == ONE_AXIS_FIGURE and e.name in runs}
+    if axis and len(axis) == sum(e.figure == ONE_AXIS_FIGURE for e in experiments):
+        # the warm-up left out: WARMUP steps, at most half of a (test-sized) run
+        warmup = min(ONE_AXIS_WARMUP, min(r.metrics["step"].size for r in axis.values()) // 2)
+        figures += draw_one_axis_figure(list(axis.values()), ONE_AXIS_TITLE,
+                                        out / f"{ONE_AXIS_FIGURE}.png", formats=formats,
+                                        warmup=warmup)
+        axis_numbers = one_axis_numbers(axis, warmup=warmup)
+        sections.append(("one_axis", axis_numbers, one_axis_markdown(axis_numbers)))
+    else:
+        missing.append(ONE_AXIS_FIGURE)
     # The x² phase map needs no data and takes seconds (one vectorised run); Figure 8 is drawn
     # from its saved record, like every other figure.
     phase = load_phase_map(save_phase_map(phase_map(mode), out / "phase_map.npz"))
     figures += draw_phase_figure(phase, PHASE_TITLE, out / f"{PHASE_FIGURE}.png", formats=formats)
     phase_numbers = phase_summary(phase)
-    sections = [("phase_map", phase_numbers, phase_markdown(phase_numbers))]
+    sections.append(("phase_map", phase_numbers, phase_markdown(phase_numbers)))
     summary = write_summary([runs[e.name] for e in experiments if e.name in runs], out,
                             stem="summary", warmup=SUMMARY_WARMUP, sections=sections)
     seconds = time.perf_counter() - began

@@ -12,7 +12,11 @@ from numpy_adam.experiments.plan import plan
 
 def test_plan_holds_the_notes_experiments():
     runs = plan("quick")
-    cnn = [e for e in runs if e.config.model == "cnn"]
+    cnn = [e for e in runs if e.config.model == "cnn" and e.figure != "figure7"]
+    axis = [e for e in runs if e.figure == "figure7"]
+    assert sorted(e.config.optimizer for e in axis) == sorted(
+        ["adam", "sgd", "signsgd", "signum", "lion", "rmsprop", "adagrad", "msvag"])
+    assert all(e.config.batch_size == 100 and e.config.seed == 0 for e in axis)
     assert {(e.figure, e.config.batch_size, e.config.optimizer) for e in cnn} == {
         (f, b, o) for f in ("figure1", "figure2") for b in (16, 100) for o in ("adam", "sgd")}
     for e in cnn:
@@ -28,7 +32,8 @@ def test_plan_holds_the_notes_experiments():
     quad = {e.config.optimizer: e.config for e in runs if e.figure == "figure3"}
     assert quad["adam"].beta1 == quad["adam"].beta2 == 0.99 and quad["sgd"].momentum == 0
     assert len({e.name for e in runs}) == len(runs), "run directories must be distinct"
-    assert all(e.config.epochs for e in plan("full") if e.config.model == "cnn")
+    assert all(e.config.epochs for e in plan("full") if e.config.model == "cnn"
+               and e.figure != "figure7"), "the note's runs are whole epochs in full mode"
     with pytest.raises(ValueError, match="mode"):
         plan("medium")
 
@@ -44,17 +49,30 @@ def test_tiny_reproduction_writes_figures_and_summary(tmp_path, monkeypatch, tin
     monkeypatch.setattr(plan_module, "SUMMARY_WARMUP", 2)
     monkeypatch.setattr(reproduce, "plan", tiny)
     monkeypatch.setattr(reproduce, "SUMMARY_WARMUP", 2)
+    full_load = reproduce.CifarData.load
+
+    def short_test_set(*args, **kwargs):  # each run's final evaluation on 1000 test images
+        loaded = full_load(*args, **kwargs)
+        return dataclasses.replace(loaded, test_images=loaded.test_images[:1000],
+                                   test_labels=loaded.test_labels[:1000])
+
+    monkeypatch.setattr(reproduce.CifarData, "load", staticmethod(short_test_set))
     result = reproduce.run_reproduction("quick", tmp_path, data_dir=data, quiet=True)
     assert [p.name for p in result["figures"]] == ["figure1.png", "figure2.png", "figure3.png",
                                                    "schedules.png", "figure4.png", "figure5.png",
-                                                   "figure6.png", "figure8.png"]
+                                                   "figure6.png", "figure7.png", "figure8.png"]
     assert all(p.stat().st_size > 20_000 for p in result["figures"]), "figures must be real PNGs"
     numbers = json.loads((tmp_path / "summary.json").read_text())["runs"]
-    assert len(numbers) == 27 and all(n["steps"] == 12 for n in numbers)
+    assert len(numbers) == 35 and all(n["steps"] == 12 for n in numbers)
     adam = [n for n in numbers if n["optimizer"] == "adam" and n["model"] == "cnn"]
     assert all(n["sample_identity"]["values"] == 10 * 128 for n in adam), "12 steps − 2 warm-up"
     text = (tmp_path / "summary.md").read_text()
     assert "Pearson" in text and "element mean of γ" in text and "off the identity" in text
+    axis = json.loads((tmp_path / "summary.json").read_text())["one_axis"]
+    assert len(axis) == 8 and all(n["warmup"] == 6 for n in axis.values()), "half of 12 steps"
+    assert all(n["exact"]["passed"] == n["exact"]["values"] > 0 for n in axis.values()), axis
+    assert "## One axis (Figure 7)" in text
+    assert "| Lion α=0.0003, β1=0.9, β2=0.99, batch 100 | |Δθ|/α | 1 |" in text, "its row"
     stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/metrics.npz")}
     reproduce.run_reproduction("quick", tmp_path, data_dir=data, quiet=True)
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps, \
@@ -77,8 +95,9 @@ def test_without_data_the_reproduction_draws_what_needs_none_and_names_the_rest(
     assert [p.name for p in result["figures"]] == ["figure3.png", "schedules.png", "figure6.png",
                                                    "figure8.png"]
     skipped = result["skipped"]
-    assert skipped["figures"] == ["figure1", "figure2", "figure4", "figure5"], skipped
-    assert len(skipped["runs"]) == 8 and all("-b" in name for name in skipped["runs"]), skipped
+    assert skipped["figures"] == ["figure1", "figure2", "figure4", "figure5", "figure7"], skipped
+    assert len(skipped["runs"]) == 16 and all("-b" in name or name.startswith("figure7-")
+                                              for name in skipped["runs"]), skipped
     assert "--data-dir" in skipped["reason"] and "NUMPY_ADAM_DATA" in skipped["reason"]
     numbers = json.loads((tmp_path / "out" / "summary.json").read_text())["runs"]
     assert [n["run"] for n in numbers][:5] == ["figure3-adam", "figure3-gd", "schedules-constant",

@@ -39,7 +39,7 @@ def test_two_jobs_reproduce_what_one_job_does(tmp_path, offline_tiny_plan, kit):
                                      jobs=2)
     assert [p.name for p in two["figures"]] == [p.name for p in one["figures"]] == \
         ["figure3.png", "schedules.png", "figure6.png", "figure8.png"]
-    assert two["skipped"]["runs"] == one["skipped"]["runs"] and len(one["skipped"]["runs"]) == 8
+    assert two["skipped"]["runs"] == one["skipped"]["runs"] and len(one["skipped"]["runs"]) == 16
     assert two["skipped"]["figures"] == one["skipped"]["figures"]
     assert _numbers(tmp_path / "two") == _numbers(tmp_path / "one")
     for folder in (tmp_path / "one").iterdir():
