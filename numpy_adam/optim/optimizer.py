@@ -39,7 +39,7 @@ from ..nn.flat import FlatParameters, flatten_parameters
 from . import kernels
 from .groups import NAMES_KEY, PARAMS_KEY, parse_param_groups
 from .sample import ElementSample, choose_sample, take_sample
-from .stats import SpreadStats, stats_from_sums
+from .stats import SpreadStats, sample_gamma, stats_from_sums
 from .validation import check_count, check_flag, check_nonnegative, resolve_track
 
 # state arrays that average squared gradients: v (and its running maximum), the probe's v
@@ -227,8 +227,8 @@ class FlatOptimizer:
         for i, h in enumerate(hparams):
             self._step_group(i, h, t, compute_stats)
         self.t = t
-        self.last_stats = self._stats_of_last_step() if compute_stats else None
         self.last_sample = self._sample_after_step(theta_before, hparams)
+        self.last_stats = self._stats_of_last_step(hparams) if compute_stats else None
 
     def _check_step(self, hparams: list) -> None:
         """Refuse a step the state arrays cannot serve (a subclass's hook)."""
@@ -264,10 +264,19 @@ class FlatOptimizer:
     def _has_spread(self) -> bool:
         return True
 
-    def _stats_of_last_step(self) -> SpreadStats:
+    def _stats_of_last_step(self, hparams: list) -> SpreadStats:
+        """The kernels' sums as means, and the element mean of γ from the sample (in float64
+        from the state, not from the sample's rounded m̂, v̂)."""
         sums = sum(c.sums for c in self._group_chunks)  # each group's kernel filled its own
+        moments = self._spread_moments(self.t, hparams) if self.sample_layout.size else None
+        gamma = None
+        if moments is not None:
+            m, v, c1, c2 = moments
+            idx = self.sample_layout.flat_index
+            gamma = sample_gamma(self.sample_layout.slot, m[idx].astype(np.float64) * c1,
+                                 v[idx].astype(np.float64) * c2, len(self.tracked_names))
         return stats_from_sums(np.array(sums, copy=True), self._tracked_sizes,
-                               self.tracked_names, self.t, self._has_spread())
+                               self.tracked_names, self.t, self._has_spread(), gamma)
 
     # -- state -----------------------------------------------------------------------
     def _initial_arrays(self) -> dict:
