@@ -227,8 +227,9 @@ class FlatOptimizer:
         for i, h in enumerate(hparams):
             self._step_group(i, h, t, compute_stats)
         self.t = t
-        self.last_sample = self._sample_after_step(theta_before, hparams)
-        self.last_stats = self._stats_of_last_step(hparams) if compute_stats else None
+        moments = None if theta_before is None else self._spread_moments(t, hparams)
+        self.last_sample = self._sample_after_step(theta_before, hparams, moments)
+        self.last_stats = self._stats_of_last_step(moments) if compute_stats else None
 
     def _check_step(self, hparams: list) -> None:
         """Refuse a step the state arrays cannot serve (a subclass's hook)."""
@@ -246,15 +247,16 @@ class FlatOptimizer:
             return None
         return self.flat.data[self.sample_layout.flat_index].copy()
 
-    def _sample_after_step(self, theta_before, hparams: list) -> ElementSample | None:
-        """The sample of the step just taken (self.t already advanced), or None."""
+    def _sample_after_step(self, theta_before, hparams: list, moments) -> ElementSample | None:
+        """The sample of the step just taken (self.t already advanced), or None; ``moments``
+        as :meth:`_spread_moments` gives them for that step."""
         if theta_before is None:
             return None
         groups = self._sample_groups
         lr = np.array([h.lr for h in hparams])[groups]  # (N,) each element's group
         decay = np.array([getattr(h, "decay_factor", 1.0) for h in hparams])[groups]
-        return take_sample(self.t, self.sample_layout, theta_before, self.flat.data,
-                           self._spread_moments(self.t, hparams), lr, decay)
+        return take_sample(self.t, self.sample_layout, theta_before, self.flat.data, moments, lr,
+                           decay)
 
     def _spread_moments(self, t: int, hparams: list):
         """(m, v, c1, c2) whose m̂ = c1 m, v̂ = c2 v feed the statistics at step t (c1, c2 per
@@ -264,11 +266,11 @@ class FlatOptimizer:
     def _has_spread(self) -> bool:
         return True
 
-    def _stats_of_last_step(self, hparams: list) -> SpreadStats:
-        """The kernels' sums as means, and the element mean of γ from the sample (in float64
-        from the state, not from the sample's rounded m̂, v̂)."""
+    def _stats_of_last_step(self, moments) -> SpreadStats:
+        """The kernels' sums as means, and the element mean of γ over the sample from
+        ``moments`` (:meth:`_spread_moments`; None without a sample or a spread source): in
+        float64 from the state, not from the sample's m̂, v̂ rounded to the state dtype."""
         sums = sum(c.sums for c in self._group_chunks)  # each group's kernel filled its own
-        moments = self._spread_moments(self.t, hparams) if self.sample_layout.size else None
         gamma = None
         if moments is not None:
             m, v, c1, c2 = moments
