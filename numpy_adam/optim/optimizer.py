@@ -64,11 +64,12 @@ class FlatOptimizer:
     ``_validated(owner, **hyperparameters) -> hparams`` (a frozen dataclass with ``as_dict()``),
     ``_array_names(hparams_of_each_group)`` (the state arrays those need), ``_arrays()``,
     ``_set_arrays({name: array})``, ``_step_group(i, hparams, t, compute_stats)`` (the kernel
-    call of group i) and, for the element sample, ``_spread_moments(t)``.
+    call of group i) and, for the element sample and γ, ``_spread_moments(t, hparams)``.
 
     track:       which tensors get statistics (see :func:`.validation.resolve_track`)
     sample_size: K ≥ 0 elements per tracked tensor whose values are kept at every step with
-                 statistics (``last_sample``, see :mod:`.sample`); 0 keeps none
+                 statistics (``last_sample``, see :mod:`.sample`) and over which the statistic
+                 ``gamma`` is averaged (:mod:`.stats`); 0 keeps none, and ``gamma`` is NaN
     sample_seed: seed (or ``np.random.Generator``) of the sample's choice
     """
 
