@@ -10,9 +10,9 @@ One row per batch size, three panels per row, drawn from run records only (never
 (c) update size vs relative spread, with the dotted curve 1/√(γ²+1) — Adam's per-element
     step for β1 = β2 (ε → 0). By default the relative spread is the note's layer relative
     spread γ̄ = mean σ̂ / mean |m̂| per tensor, averaged over tensors; ``gamma="element"``
-    plots the element mean of σ̂/|m̂| instead (see :mod:`numpy_adam.optim.stats` for why
-    the two differ, and ``plots.averaging_figure`` for the picture). The axis label names
-    the aggregation shown.
+    plots the element mean of σ̂/|m̂| over each tensor's sampled elements instead (see
+    :mod:`numpy_adam.optim.stats` for why the two differ, and ``plots.averaging_figure`` for
+    the picture). The axis label names the aggregation shown.
 
 Every other value is the run record's tensor aggregate (per-step mean over each tracked
 tensor's elements, then over tensors: :func:`numpy_adam.records.aggregate`). Each run has its own marker and sequential colormap, dots coloured by step,
@@ -55,10 +55,10 @@ FOOTNOTES = {
               "1/√(γ²+1), Adam's per-element step for β1 = β2 (ε → 0). SGD's m̂, v̂ come from a "
               "passive probe with the Adam run's (β1, β2)."),
     "element": ("Dots: per-step means over each tracked tensor's elements, then over tensors; in "
-                "(c) the element mean of γ = σ̂/|m̂|, which elements with |m̂| ≈ 0 dominate, so "
-                "dots leave the curve even where every element lies on it. Dotted: 1/√(γ²+1), "
-                "Adam's per-element step for β1 = β2 (ε → 0). SGD's m̂, v̂ come from a passive "
-                "probe with the Adam run's (β1, β2)."),
+                "(c) the element mean of γ = σ̂/|m̂| over each tensor's sampled elements, which "
+                "elements with |m̂| ≈ 0 dominate, so dots leave the curve even where every "
+                "element lies on it. Dotted: 1/√(γ²+1), Adam's per-element step for β1 = β2 "
+                "(ε → 0). SGD's m̂, v̂ come from a passive probe with the Adam run's (β1, β2)."),
 }
 
 

@@ -223,7 +223,8 @@ def _add_plot(sub, common) -> None:
                    help="also write a PDF next to the PNG (default PNG only)")
     p.add_argument("--gamma", choices=("layer", "element"), default="layer",
                    help="panel (c)'s relative spread: 'layer', the note's mean σ̂ / mean |m̂| per "
-                        "tensor (default), or 'element', the element mean of σ̂/|m̂|")
+                        "tensor (default), or 'element', the element mean of σ̂/|m̂| over the "
+                        "recorded element sample")
     p.set_defaults(run=_run_plot, parser=p)
 
 

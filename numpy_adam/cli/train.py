@@ -76,7 +76,8 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                    help="steps between test evaluations (default every epoch and at the end)")
     option("--checkpoint-every", "steps between checkpoints", type=int)
     option("--sample-per-tensor", "elements per tracked tensor whose m̂, v̂, step and θ are "
-           "recorded at every step; 0 records none", type=int)
+           "recorded at every step, and over which the gamma statistic is averaged; 0 records "
+           "none (gamma is then NaN)", type=int)
     option("--x0", "quadratic start point", type=float, nargs="+")
     option("--noise-std", "quadratic: the noise s of f(x; ξ) = (x − ξ)², ξ the mean of "
            "--batch-size draws from N(0, s²) per step; 0 is the noise-free x²", type=float)

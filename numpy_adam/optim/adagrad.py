@@ -176,7 +176,8 @@ class Adagrad(ProbedOptimizer, FlatOptimizer):
                             self._group_chunks[i], adagrad_scalars(h, t, self.dtype), probe,
                             compute_stats, self._group_parallel[i])
 
-    def _sample_after_step(self, theta_before, hparams: list):
+    def _sample_after_step(self, theta_before, hparams: list, moments):
         # the sample's update is Δθ/α_t, as the statistics' (the base divides by each h.lr)
         return super()._sample_after_step(theta_before,
-                                          [replace(h, lr=h.lr_at(self.t)) for h in hparams])
+                                          [replace(h, lr=h.lr_at(self.t)) for h in hparams],
+                                          moments)

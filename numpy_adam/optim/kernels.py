@@ -33,7 +33,10 @@ the statistics get them in float64 (their precision policy is in :mod:`.stats`).
 
 ``error_model="numpy"`` gives IEEE results for 0/0 (e.g. ε = 0 and g = 0 gives NaN, as in
 PyTorch) instead of a ZeroDivisionError. Under ``NUMBA_DISABLE_JIT=1`` these functions run as
-plain Python with NumPy scalars and give the same results (slowly).
+plain Python with NumPy scalars and give the same results (slowly). Numba's on-disk cache checks
+only each file's own time stamp: a change to the statistics columns of :mod:`.stats` must come
+with a change here, in :mod:`.kernels_rms` and in :mod:`.kernels_sign` (or a cleared
+``__pycache__``), or stale kernels with the old layout are loaded.
 """
 from __future__ import annotations
 
@@ -43,7 +46,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from .stats import COUNT_GAMMA, COUNT_NEG_VAR, N_SUMS, SUM_ABS_M, SUM_GAMMA, SUM_SIGMA, SUM_UPDATE
+from .stats import COUNT_NEG_VAR, N_SUMS, SUM_ABS_M, SUM_SIGMA, SUM_UPDATE
 
 CHUNK_SIZE = 16384  # elements per chunk: 64 KiB of float32 per array, enough work per task
 # (a float32 statistics lane sums at most CHUNK_SIZE/BLOCK = 16 terms: see .stats, Precision)
@@ -117,10 +120,11 @@ def _as_dtype_of_jit(x, like):
 def _accumulate(acc, i, m, v, c1, c2, u):
     """Add one element's statistics terms to lane i of ``acc`` (N_SUMS, BLOCK).
 
-    m, v, u and ``acc`` share the state dtype; c1, c2 are float64. Terms: |m̂|, σ̂, γ, [m̂ ≠ 0],
-    |u|, [v̂ < m̂²] with m̂ = c1 m, v̂ = c2 v, σ̂ = √max(v̂ − m̂², 0), γ = σ̂/|m̂| (0 where m̂ = 0).
+    m, v, u and ``acc`` share the state dtype; c1, c2 are float64. Terms: |m̂|, σ̂, |u|,
+    [v̂ < m̂²] with m̂ = c1 m, v̂ = c2 v, σ̂ = √max(v̂ − m̂², 0): sums only, so one √ and no
+    division per element (the element mean of γ = σ̂/|m̂| comes from the sample, :mod:`.stats`).
     Only σ̂² = v̂ − m̂² is formed in float64 (the one cancellation); it is then rounded to the state
-    dtype, so √ and ÷ run in that dtype (8 lanes per AVX2 register for float32, not 4).
+    dtype, so the √ runs in that dtype (8 lanes per AVX2 register for float32, not 4).
     Written as selects, not branches, so the loop vectorizes.
     """
     zero = as_dtype_of(0.0, m)
@@ -129,13 +133,8 @@ def _accumulate(acc, i, m, v, c1, c2, u):
     v_hat = np.float64(v) * c2
     var = v_hat - m_hat * m_hat  # float64: free of the float32 cancellation
     negative = var < 0.0  # only for β1 ≠ β2 (or by rounding): clamp policy of stats.py
-    abs_m_hat = as_dtype_of(abs(m_hat), m)
-    sigma = np.sqrt(as_dtype_of(0.0 if negative else var, m))
-    nonzero = abs_m_hat > zero
-    acc[SUM_ABS_M, i] += abs_m_hat
-    acc[SUM_SIGMA, i] += sigma
-    acc[SUM_GAMMA, i] += sigma / abs_m_hat if nonzero else zero
-    acc[COUNT_GAMMA, i] += one if nonzero else zero
+    acc[SUM_ABS_M, i] += as_dtype_of(abs(m_hat), m)
+    acc[SUM_SIGMA, i] += np.sqrt(as_dtype_of(0.0 if negative else var, m))
     acc[SUM_UPDATE, i] += abs(u)
     acc[COUNT_NEG_VAR, i] += one if negative else zero
 

@@ -17,6 +17,12 @@ only Σ|u_t| (the other sums stay 0 and :func:`~.stats.stats_from_sums` reports 
 Every scalar comes in one NamedTuple already cast to the state dtype (:class:`~.rmsprop.
 RMSpropScalars`, :class:`~.adagrad.AdagradScalars`, :class:`~.probe.ProbeScalars`); unused
 state arrays are passed as empty (0,) arrays and never read.
+
+Numba's on-disk cache (``cache=True``) checks only this file's own time stamp, not the files it
+imports from: after a change to :mod:`.kernels`' shared functions or to the statistics columns
+of :mod:`.stats` (``N_SUMS``, ``SUM_UPDATE``), a stale compiled kernel of this file would be
+loaded with the old layout. Change this file too (its time stamp is enough) or clear
+``__pycache__``.
 """
 from __future__ import annotations
 

@@ -20,6 +20,12 @@ is 0 at 0 (as ``torch.sign``) and compiles to selects, not branches.
 
 Under ``NUMBA_DISABLE_JIT=1`` these functions run as plain Python with NumPy scalars and give
 the same results (slowly).
+
+Numba's on-disk cache (``cache=True``) checks only this file's own time stamp, not the files it
+imports from: after a change to :mod:`.kernels`' shared functions or to the statistics columns
+of :mod:`.stats` (``N_SUMS``, ``SUM_UPDATE``), a stale compiled kernel of this file would be
+loaded with the old layout. Change this file too (its time stamp is enough) or clear
+``__pycache__``.
 """
 from __future__ import annotations
 

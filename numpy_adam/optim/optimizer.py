@@ -39,7 +39,7 @@ from ..nn.flat import FlatParameters, flatten_parameters
 from . import kernels
 from .groups import NAMES_KEY, PARAMS_KEY, parse_param_groups
 from .sample import ElementSample, choose_sample, take_sample
-from .stats import SpreadStats, stats_from_sums
+from .stats import SpreadStats, sample_gamma, stats_from_sums
 from .validation import check_count, check_flag, check_nonnegative, resolve_track
 
 # state arrays that average squared gradients: v (and its running maximum), the probe's v
@@ -64,11 +64,12 @@ class FlatOptimizer:
     ``_validated(owner, **hyperparameters) -> hparams`` (a frozen dataclass with ``as_dict()``),
     ``_array_names(hparams_of_each_group)`` (the state arrays those need), ``_arrays()``,
     ``_set_arrays({name: array})``, ``_step_group(i, hparams, t, compute_stats)`` (the kernel
-    call of group i) and, for the element sample, ``_spread_moments(t)``.
+    call of group i) and, for the element sample and γ, ``_spread_moments(t, hparams)``.
 
     track:       which tensors get statistics (see :func:`.validation.resolve_track`)
     sample_size: K ≥ 0 elements per tracked tensor whose values are kept at every step with
-                 statistics (``last_sample``, see :mod:`.sample`); 0 keeps none
+                 statistics (``last_sample``, see :mod:`.sample`) and over which the statistic
+                 ``gamma`` is averaged (:mod:`.stats`); 0 keeps none, and ``gamma`` is NaN
     sample_seed: seed (or ``np.random.Generator``) of the sample's choice
     """
 
@@ -227,8 +228,9 @@ class FlatOptimizer:
         for i, h in enumerate(hparams):
             self._step_group(i, h, t, compute_stats)
         self.t = t
-        self.last_stats = self._stats_of_last_step() if compute_stats else None
-        self.last_sample = self._sample_after_step(theta_before, hparams)
+        moments = None if theta_before is None else self._spread_moments(t, hparams)
+        self.last_sample = self._sample_after_step(theta_before, hparams, moments)
+        self.last_stats = self._stats_of_last_step(moments) if compute_stats else None
 
     def _check_step(self, hparams: list) -> None:
         """Refuse a step the state arrays cannot serve (a subclass's hook)."""
@@ -246,15 +248,16 @@ class FlatOptimizer:
             return None
         return self.flat.data[self.sample_layout.flat_index].copy()
 
-    def _sample_after_step(self, theta_before, hparams: list) -> ElementSample | None:
-        """The sample of the step just taken (self.t already advanced), or None."""
+    def _sample_after_step(self, theta_before, hparams: list, moments) -> ElementSample | None:
+        """The sample of the step just taken (self.t already advanced), or None; ``moments``
+        as :meth:`_spread_moments` gives them for that step."""
         if theta_before is None:
             return None
         groups = self._sample_groups
         lr = np.array([h.lr for h in hparams])[groups]  # (N,) each element's group
         decay = np.array([getattr(h, "decay_factor", 1.0) for h in hparams])[groups]
-        return take_sample(self.t, self.sample_layout, theta_before, self.flat.data,
-                           self._spread_moments(self.t, hparams), lr, decay)
+        return take_sample(self.t, self.sample_layout, theta_before, self.flat.data, moments, lr,
+                           decay)
 
     def _spread_moments(self, t: int, hparams: list):
         """(m, v, c1, c2) whose m̂ = c1 m, v̂ = c2 v feed the statistics at step t (c1, c2 per
@@ -264,10 +267,19 @@ class FlatOptimizer:
     def _has_spread(self) -> bool:
         return True
 
-    def _stats_of_last_step(self) -> SpreadStats:
+    def _stats_of_last_step(self, moments) -> SpreadStats:
+        """The kernels' sums as means, and the element mean of γ over the sample from
+        ``moments`` (:meth:`_spread_moments`; None without a sample or a spread source): in
+        float64 from the state, not from the sample's m̂, v̂ rounded to the state dtype."""
         sums = sum(c.sums for c in self._group_chunks)  # each group's kernel filled its own
+        gamma = None
+        if moments is not None:
+            m, v, c1, c2 = moments
+            idx = self.sample_layout.flat_index
+            gamma = sample_gamma(self.sample_layout.slot, m[idx].astype(np.float64) * c1,
+                                 v[idx].astype(np.float64) * c2, len(self.tracked_names))
         return stats_from_sums(np.array(sums, copy=True), self._tracked_sizes,
-                               self.tracked_names, self.t, self._has_spread())
+                               self.tracked_names, self.t, self._has_spread(), gamma)
 
     # -- state -----------------------------------------------------------------------
     def _initial_arrays(self) -> dict:

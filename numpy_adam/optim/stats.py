@@ -13,9 +13,18 @@ and per tensor the means over its elements:
 
     mean_abs_m   = mean |m̂|
     sigma        = mean σ̂
-    gamma        = mean γ over the elements with m̂ ≠ 0 (NaN if there are none)
     update       = mean |u|
     neg_var_frac = fraction of elements with v̂ < m̂²
+    gamma        = mean γ over the tensor's *sampled* elements with m̂ ≠ 0 (NaN if there are
+                   none, and NaN without an element sample: ``sample_size=0``, :mod:`.sample`)
+
+The first four are sums over every element, accumulated inside the update's own pass (see
+:mod:`.kernels`): they cost one √ per element beside the update's. ``gamma`` is the one
+statistic that needs a division per element, so it is not accumulated there but estimated
+from the element sample (K elements per tensor, the same ones at every step), in float64 from
+the state: a division per *sampled* element. It estimates a mean that its few smallest |m̂_i|
+dominate (below), so it is noisy from step to step; the figures plot γ̄, and show this element
+mean only to say why not (recomputed from the recorded sample, :mod:`numpy_adam.records`).
 
 Why these: for β1 = β2 the EMA weights of m̂ and v̂ are the same probability weights, so
 v̂ ≥ m̂² (Cauchy–Schwarz) and, per element,
@@ -34,11 +43,11 @@ There ``neg_var_frac`` counts rounding, not β1 ≠ β2; σ̂, γ and |u| are un
 
 Precision: σ̂² = v̂ − m̂² is always formed in float64 (the clamp and ``neg_var_frac`` see exactly
 the float64 value). With float64 state everything else is float64 too. With float32 state the
-kernels round |m̂| and σ̂² to float32, take √ and ÷ in float32 and sum at most 16 terms per
-float32 lane before going to float64 (see :mod:`.kernels`): the means are within ≈ 1.2e-6
-(relative) of the all-float64 values, counts are exact. Outside float32's range (σ̂² below
-~1e-45 or v̂ above ~3e38, where the float32 update itself under- or overflows) σ̂ and γ follow
-float32, not float64.
+kernels round |m̂| and σ̂² to float32, take √ in float32 and sum at most 16 terms per float32
+lane before going to float64 (see :mod:`.kernels`): the means are within ≈ 1.2e-6 (relative)
+of the all-float64 values, counts are exact. Outside float32's range (σ̂² below ~1e-45 or v̂
+above ~3e38, where the float32 update itself under- or overflows) σ̂ follows float32, not
+float64. ``gamma`` is computed in float64 throughout (from the sampled m, v).
 
 Aggregation, as the note describes its figures: each dot is "the mean absolute value of
 gradient mean or spread, first taken within each layer, then across layers". So per tracked
@@ -63,9 +72,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Columns of the per-segment sums the kernels accumulate, (L, N_SUMS) float64.
-SUM_ABS_M, SUM_SIGMA, SUM_GAMMA, COUNT_GAMMA, SUM_UPDATE, COUNT_NEG_VAR = range(6)
-N_SUMS = 6
+# Columns of the per-segment sums the kernels accumulate, (L, N_SUMS) float64. The kernels
+# compile them in: changing them needs the kernel files changed too (Numba's cache, .kernels).
+SUM_ABS_M, SUM_SIGMA, SUM_UPDATE, COUNT_NEG_VAR = range(4)
+N_SUMS = 4
 
 FIELDS = ("mean_abs_m", "sigma", "gamma", "update", "neg_var_frac")
 
@@ -86,11 +96,12 @@ class SpreadStats:
     step:         the optimizer step t these statistics belong to (t counts from 1)
     mean_abs_m:   (L,) float64 mean |m̂|
     sigma:        (L,) float64 mean σ̂
-    gamma:        (L,) float64 mean γ = σ̂/|m̂| over elements with m̂ ≠ 0
+    gamma:        (L,) float64 mean γ = σ̂/|m̂| over the sampled elements with m̂ ≠ 0
     update:       (L,) float64 mean |Δθ|/α
     neg_var_frac: (L,) float64 fraction of elements with v̂ < m̂²
 
     For SGD without a probe only ``update`` is measured; the other four arrays are NaN.
+    Without an element sample ``gamma`` is NaN.
     """
 
     names: tuple[str, ...]
@@ -137,18 +148,40 @@ def element_spread(m_hat, v_hat) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return sigma, gamma, var < 0
 
 
+def sample_gamma(slot, m_hat, v_hat, n_tensors: int) -> np.ndarray:
+    """Per tensor, the mean of γ_i = σ̂_i/|m̂_i| over its sampled elements with m̂_i ≠ 0.
+
+    slot:         (N,) int, each sampled element's tensor among the tracked ones (0 … L−1)
+    m_hat, v_hat: (..., N) the sampled elements' m̂, v̂: one step's (the optimizer, in float64
+                  from its state) or a record's (T, N) ``sample_m_hat``, ``sample_v_hat``
+    returns: (..., L) float64; NaN for a tensor none of whose sampled elements has m̂ ≠ 0
+             and a finite v̂ (a record of SGD without a probe stores NaN for v̂)
+    """
+    slot = np.asarray(slot, dtype=np.int64)
+    _, gamma, _ = element_spread(m_hat, v_hat)  # NaN where m̂ = 0
+    counted = np.isfinite(gamma)
+    member = (slot[:, None] == np.arange(n_tensors)).astype(np.float64)  # (N, L)
+    total = np.where(counted, gamma, 0.0) @ member  # (..., L)
+    count = counted.astype(np.float64) @ member
+    return np.divide(total, count, out=np.full(count.shape, np.nan), where=count > 0)
+
+
 def spread_stats(m, v, u, t: int, beta1: float, beta2: float, segments,
-                 has_spread: bool = True) -> SpreadStats:
-    """The statistics defined above, computed plainly per tensor: what the kernels' sums give.
+                 has_spread: bool = True, gamma_at=None) -> SpreadStats:
+    """The statistics defined above, computed plainly per tensor: what the kernels' sums and
+    the sample's γ give.
 
     m, v, u:  (P,) m_t, v_t and u_t = Δθ/α over the flat buffer
     t, beta1, beta2: m̂ = c1 m, v̂ = c2 v with c1, c2 from :func:`bias_corrections` (float64)
     segments: the tracked :class:`~numpy_adam.nn.flat.Segment` s, one result each
     has_spread: False without m̂, v̂ (SGD without a probe): only ``update``, the rest NaN
+    gamma_at: per segment, the element indices (within it) whose γ is averaged, as the
+              optimizer's element sample (``sample_layout.element`` of each slot); None: no
+              sample, ``gamma`` is NaN. Pass ``np.arange(s.size)`` for the mean over all.
     """
     c1, c2 = bias_corrections(beta1, beta2, t)
     fields = {f: [] for f in FIELDS}
-    for s in segments:
+    for k, s in enumerate(segments):
         part = slice(s.offset, s.stop)
         fields["update"].append(np.mean(np.abs(u[part].astype(np.float64))))  # mean |u|
         if not has_spread:
@@ -158,22 +191,25 @@ def spread_stats(m, v, u, t: int, beta1: float, beta2: float, segments,
         m_hat = m[part].astype(np.float64) * c1
         v_hat = v[part].astype(np.float64) * c2
         sigma, gamma, negative = element_spread(m_hat, v_hat)  # σ̂, γ (NaN where m̂ = 0), v̂ < m̂²
-        nonzero = np.abs(m_hat) > 0
         fields["mean_abs_m"].append(np.mean(np.abs(m_hat)))
         fields["sigma"].append(np.mean(sigma))
-        fields["gamma"].append(np.mean(gamma[nonzero]) if nonzero.any() else np.nan)
         fields["neg_var_frac"].append(np.mean(negative))
+        chosen = gamma[np.asarray(gamma_at[k], dtype=np.int64)] if gamma_at is not None \
+            else np.empty(0)
+        chosen = chosen[np.isfinite(chosen)]  # the elements with m̂ ≠ 0
+        fields["gamma"].append(np.mean(chosen) if chosen.size else np.nan)
     return SpreadStats(names=tuple(s.name for s in segments), step=int(t),
                        **{f: np.array(x, dtype=np.float64) for f, x in fields.items()})
 
 
 def stats_from_sums(sums: np.ndarray, sizes: np.ndarray, names: tuple[str, ...], step: int,
-                    has_spread: bool = True) -> SpreadStats:
+                    has_spread: bool = True, gamma=None) -> SpreadStats:
     """Turn the kernels' per-segment sums into means.
 
     sums:       (L, N_SUMS) float64, columns SUM_ABS_M … COUNT_NEG_VAR
     sizes:      (L,) element count of each tracked tensor
     has_spread: False when no m̂, v̂ exist (SGD without a probe): only ``update`` is filled
+    gamma:      (L,) the sample's mean γ (:func:`sample_gamma`), or None (NaN)
     """
     sizes = np.asarray(sizes, dtype=np.float64)  # (L,)
     nan = np.full(len(names), np.nan)
@@ -181,12 +217,7 @@ def stats_from_sums(sums: np.ndarray, sizes: np.ndarray, names: tuple[str, ...],
     def mean(column: int) -> np.ndarray:
         return sums[:, column] / sizes if has_spread else nan.copy()
 
-    count = sums[:, COUNT_GAMMA]
-    if has_spread:
-        gamma = np.divide(sums[:, SUM_GAMMA], count, out=np.full(len(names), np.nan),
-                          where=count > 0)
-    else:
-        gamma = nan.copy()
+    gamma = nan.copy() if gamma is None or not has_spread else np.asarray(gamma, np.float64)
     return SpreadStats(names=tuple(names), step=int(step), mean_abs_m=mean(SUM_ABS_M),
                        sigma=mean(SUM_SIGMA), gamma=gamma,
                        update=sums[:, SUM_UPDATE] / sizes, neg_var_frac=mean(COUNT_NEG_VAR))

@@ -15,8 +15,11 @@ A run is a directory holding
   tensor_names   (L,) str  names of the tracked tensors (conv and fc weights by default)
   mean_abs_m     (T, L)    mean over the tensor's elements of |m̂_t|
   sigma          (T, L)    mean of σ̂_t = √max(v̂_t − m̂_t², 0)
-  gamma          (T, L)    element mean of γ_t = σ̂_t/|m̂_t| (not the note's layer relative
-                           spread mean σ̂ / mean |m̂|: see :func:`relative_spread`)
+  gamma          (T, L)    mean of γ_t = σ̂_t/|m̂_t| over the tensor's *sampled* elements
+                           with m̂_t ≠ 0 (NaN without an element sample); records written
+                           before the optimizer took γ from its sample hold the mean over
+                           all elements. Not the note's layer relative spread
+                           mean σ̂ / mean |m̂|: see :func:`relative_spread`
   update         (T, L)    mean of |θ_t − θ_{t−1}|/α
   neg_var_frac   (T, L)    fraction of elements with v̂_t < m̂_t²
   x, grad        (T,)      quadratic runs only: parameter after step t and gradient at
@@ -36,7 +39,8 @@ A run is a directory holding
   ============== ========= ===============================================================
 
   stored in the parameters' dtype (float32 for the CNN). From them every sampled
-  element's σ̂, γ and identity residual can be recomputed. Size: 16 bytes per sampled
+  element's σ̂, γ and identity residual can be recomputed, and so is the element
+  aggregation, whatever ``gamma`` holds. Size: 16 bytes per sampled
   element and step; the CNN's default K = 32 on its four weight tensors gives N = 128 and
   2 KB per step, so the longest reproduction run (batch 16, two epochs, 6250 steps) keeps
   12.8 MB of samples, while 6250 × 128 points are plenty for a density.
@@ -50,9 +54,11 @@ note's second stage) is :func:`aggregate`: the per-tensor value is already a mea
 tensor's elements; ``aggregate`` takes the mean across tensors, ignoring NaN.
 :func:`relative_spread` gives the per-step relative spread under either aggregation
 (see :mod:`numpy_adam.optim.stats`): ``"layer"``, the note's mean over tensors of
-γ̄_l = S_l/M_l, or ``"element"``, the mean over tensors of the element mean of γ.
+γ̄_l = S_l/M_l, or ``"element"``, the mean over tensors of the element mean of γ, taken
+from the element sample when the record has one (so old and new records agree), else from
+``gamma`` (:func:`element_gamma`).
 """
-from .aggregate import aggregate, relative_spread
+from .aggregate import aggregate, element_gamma, relative_spread
 from .files import Run, load_metrics, load_run, save_config, save_run_metrics, save_summary
 from .log import MetricsLog
 from .schema import (CONFIG_FILE, GAMMA_AGGREGATIONS, GAMMA_LABELS, METRICS_FILE,
@@ -61,7 +67,8 @@ from .schema import (CONFIG_FILE, GAMMA_AGGREGATIONS, GAMMA_LABELS, METRICS_FILE
                      check_metrics)
 
 __all__ = ["MetricsLog", "Run", "load_run", "load_metrics", "save_config", "save_run_metrics",
-           "save_summary", "aggregate", "relative_spread", "check_metrics", "RecordError",
+           "save_summary", "aggregate", "element_gamma", "relative_spread", "check_metrics",
+           "RecordError",
            "STAT_KEYS",
            "SAMPLE_KEYS", "SAMPLE_LAYOUT_KEYS", "GAMMA_AGGREGATIONS", "GAMMA_LABELS",
            "REQUIRED_METRIC_KEYS", "REQUIRED_CONFIG_KEYS", "REQUIRED_SUMMARY_KEYS",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..optim.stats import layer_relative_spread
+from ..optim.stats import layer_relative_spread, sample_gamma
 from .files import Run
 from .schema import GAMMA_AGGREGATIONS, STAT_KEYS
 
@@ -40,12 +40,31 @@ def relative_spread(run, aggregation: str = "layer") -> np.ndarray:
 
     run:         a :class:`Run` or a metrics dict
     aggregation: "layer": mean over tensors of γ̄_l = sigma_l / mean_abs_m_l (the note's);
-                 "element": mean over tensors of the recorded element mean ``gamma``
+                 "element": mean over tensors of the element mean of γ = σ̂/|m̂| over each
+                 tensor's sampled elements (:func:`element_gamma`)
     """
     metrics = run.metrics if isinstance(run, Run) else run
     if aggregation == "layer":
         return _mean_over_tensors(layer_relative_spread(metrics["sigma"], metrics["mean_abs_m"]))
     if aggregation == "element":
-        return aggregate(metrics, "gamma")
+        return _mean_over_tensors(element_gamma(metrics))
     raise ValueError(f"relative_spread: aggregation must be one of {GAMMA_AGGREGATIONS}, got "
                      f"{aggregation!r}")
+
+
+def element_gamma(run) -> np.ndarray:
+    """Per step and tensor, the element mean of γ = σ̂/|m̂|, (T, L) float64.
+
+    From the record's element sample when it has one (:func:`~numpy_adam.optim.stats.
+    sample_gamma` of ``sample_m_hat``, ``sample_v_hat``), else the recorded ``gamma``. The
+    optimizer's ``gamma`` is that same sample mean (from its float64 state rather than the
+    stored m̂, v̂), but older records hold the mean over *all* elements in ``gamma`` (see
+    :mod:`numpy_adam.records`); taking the sample first gives old and new records with a
+    sample one quantity. Without a sample a new record's ``gamma`` is NaN, an old one's the
+    mean over all elements.
+    """
+    metrics = run.metrics if isinstance(run, Run) else run
+    if not all(k in metrics for k in ("sample_slot", "sample_m_hat", "sample_v_hat")):
+        return np.asarray(metrics["gamma"], dtype=np.float64)
+    return sample_gamma(metrics["sample_slot"], metrics["sample_m_hat"], metrics["sample_v_hat"],
+                        len(metrics["tensor_names"]))

@@ -23,7 +23,7 @@ STEP_KEYS = ("step", "loss", "lr")
 REQUIRED_METRIC_KEYS = STEP_KEYS + ("tensor_names",) + STAT_KEYS
 GAMMA_AGGREGATIONS = ("layer", "element")
 GAMMA_LABELS = {"layer": "layer relative spread γ̄ = mean σ̂ / mean |m̂|",
-                "element": "element mean of γ = σ̂/|m̂|"}
+                "element": "element mean of γ = σ̂/|m̂| (sampled elements)"}
 SAMPLE_LAYOUT_KEYS = ("sample_slot", "sample_element")
 SAMPLE_KEYS = tuple(f"sample_{f}" for f in SAMPLE_FIELDS)  # per step, (T, N)
 REQUIRED_CONFIG_KEYS = ("model", "optimizer", "lr", "batch_size", "steps", "seed")

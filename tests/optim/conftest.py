@@ -94,8 +94,9 @@ class ReferenceRun:
     """The plain NumPy boxes (adam_update, sgd_update, probe_update, spread_stats) stepped
     beside an optimizer: same θ_0, same hyperparameters."""
 
-    def __init__(self, kind: str, theta0: np.ndarray, hp: dict, segments):
+    def __init__(self, kind: str, theta0: np.ndarray, hp: dict, segments, gamma_at=None):
         self.kind, self.hp, self.segments = kind, dict(hp), segments
+        self.gamma_at = gamma_at  # the optimizer's sampled elements per tensor (γ's mean)
         self.theta = theta0.copy()
         zeros = np.zeros_like(theta0)
         self.t = 0
@@ -112,7 +113,8 @@ class ReferenceRun:
                 self.theta, g, self.m, self.v, self.v_max, self.t, hp["lr"], *hp["betas"],
                 hp["eps"], hp["weight_decay"], hp["amsgrad"], hp["decoupled_weight_decay"],
                 hp.get("maximize", False))
-            return spread_stats(self.m, self.v, u, self.t, *hp["betas"], self.segments)
+            return spread_stats(self.m, self.v, u, self.t, *hp["betas"], self.segments,
+                                gamma_at=self.gamma_at)
         self.theta, self.b, u, d = sgd_update(
             self.theta, g, self.b, self.t, hp["lr"], hp["momentum"], hp["dampening"],
             hp["weight_decay"], hp["nesterov"], hp.get("maximize", False))
@@ -120,4 +122,14 @@ class ReferenceRun:
             return spread_stats(self.m, self.v, u, self.t, 0.0, 0.0, self.segments,
                                 has_spread=False)
         self.m, self.v = probe_update(d, self.m, self.v, *hp["probe_betas"])
-        return spread_stats(self.m, self.v, u, self.t, *hp["probe_betas"], self.segments)
+        return spread_stats(self.m, self.v, u, self.t, *hp["probe_betas"], self.segments,
+                            gamma_at=self.gamma_at)
+
+    @staticmethod
+    def sampled_elements(opt):
+        """Per tracked tensor, the indices of the optimizer's sampled elements (spread_stats'
+        ``gamma_at``), or None without a sample."""
+        layout = opt.sample_layout
+        if layout.size == 0:
+            return None
+        return [layout.element[layout.slot == k] for k in range(len(opt.tracked_names))]

@@ -24,7 +24,7 @@ def _stream(rng, steps):
 def test_identity_per_element_at_every_step(beta, eps):
     rng = np.random.default_rng(10)
     params = _scalar_params(rng)
-    opt = Adam(params, lr=0.01, betas=(beta, beta), eps=eps)
+    opt = Adam(params, lr=0.01, betas=(beta, beta), eps=eps, sample_size=1)  # γ of each element
     for t, g in enumerate(_stream(rng, 300), start=1):
         opt.flat.grad[:] = g
         before = opt.flat.data.copy()
@@ -43,7 +43,8 @@ def test_identity_per_element_at_every_step(beta, eps):
 def test_amsgrad_step_stays_below_the_curve():
     """With amsgrad the step uses v̂_max ≥ v̂, while γ uses v̂: |Δθ|/α ≤ 1/√(γ²+1)."""
     rng = np.random.default_rng(11)
-    opt = Adam(_scalar_params(rng), lr=0.01, betas=(0.9, 0.9), eps=0.0, amsgrad=True)
+    opt = Adam(_scalar_params(rng), lr=0.01, betas=(0.9, 0.9), eps=0.0, amsgrad=True,
+               sample_size=1)
     below = 0
     for t, g in enumerate(_stream(rng, 300), start=1):
         opt.flat.grad[:] = g
@@ -80,7 +81,7 @@ def test_tensor_means_leave_the_curve_where_elements_are_on_it():
     1/√(mean γ² + 1) — why aggregated points scatter around the curve."""
     rng = np.random.default_rng(13)
     p = Parameter(rng.normal(size=(64,)))
-    opt = Adam([("w", p)], lr=0.01, betas=(0.9, 0.9), eps=0.0)
+    opt = Adam([("w", p)], lr=0.01, betas=(0.9, 0.9), eps=0.0, sample_size=64)  # all 64
     scale = 10.0 ** rng.uniform(-1, 1, size=64)  # very different relative spreads per element
     for _ in range(50):
         p.grad[...] = 0.3 + scale * rng.normal(size=64)

@@ -34,7 +34,8 @@ def _compare_run(reference_run, opt, kind, grads, theta_tol, stats_rtol):
     """Step ``opt`` and the reference through ``grads``; assert θ, state and stats agree at
     every step (collected per step, checked once at the end with the worst step named)."""
     hp = {**opt.hparams.as_dict(), "probe_betas": getattr(opt, "probe_betas", None)}
-    ref = reference_run(kind, opt.flat.data.copy(), hp, _tracked_segments(opt))
+    ref = reference_run(kind, opt.flat.data.copy(), hp, _tracked_segments(opt),
+                        gamma_at=reference_run.sampled_elements(opt))
     theta_diff, state_diff, got_stats, want_stats = [], [], [], []
     for t, g in enumerate(grads, start=1):
         opt.flat.grad[:] = g
@@ -55,6 +56,9 @@ def _compare_run(reference_run, opt, kind, grads, theta_tol, stats_rtol):
     assert state_diff[worst] < stats_rtol, (
         f"state arrays differ by {state_diff[worst]:.3g} (relative) at step {worst + 1}")
     got, want = np.array(got_stats), np.array(want_stats)  # (steps, 5, L)
+    spread = kind == "adam" or hp["probe_betas"] is not None  # SGD without a probe: NaN
+    if ref.gamma_at is not None and spread:  # the sample's γ is compared, not NaN with NaN
+        assert np.isfinite(got[:, FIELDS.index("gamma")]).any(), "no finite γ from the sample"
     for k, field in enumerate(FIELDS):
         np.testing.assert_allclose(got[:, k], want[:, k], rtol=stats_rtol, atol=1e-300,
                                    equal_nan=True, err_msg=f"statistic {field} (steps × tensors)")
@@ -65,7 +69,7 @@ def test_adam_kernel_equals_reference_float64(adam_options, small_chunks, make_p
     rng = np.random.default_rng(1)
     params = make_params(rng)
     opt = Adam(params, lr=0.01, betas=(0.8, 0.95), eps=1e-6, track=("weight", "batchnorm"),
-               **adam_options)
+               sample_size=3, **adam_options)
     grads = gradient_stream(rng, opt.flat.data.size, STEPS)
     _compare_run(reference_run, opt, "adam", grads, theta_tol=1e-12, stats_rtol=1e-12)
 
@@ -74,7 +78,7 @@ def test_sgd_kernel_equals_reference_float64(sgd_options, small_chunks, make_par
                                              gradient_stream, reference_run):
     rng = np.random.default_rng(2)
     params = make_params(rng)
-    opt = SGD(params, lr=0.01, track=("weight", "batchnorm"), **sgd_options)
+    opt = SGD(params, lr=0.01, track=("weight", "batchnorm"), sample_size=3, **sgd_options)
     grads = gradient_stream(rng, opt.flat.data.size, STEPS)
     _compare_run(reference_run, opt, "sgd", grads, theta_tol=1e-12, stats_rtol=1e-12)
 
@@ -95,7 +99,7 @@ def test_float32_kernel_within_float32_tolerance(kind, options, small_chunks, ma
     rng = np.random.default_rng(3)
     params = make_params(rng, dtype=np.float32)
     cls = Adam if kind == "adam" else SGD
-    opt = cls(params, lr=0.01, **options)
+    opt = cls(params, lr=0.01, sample_size=1000, **options)  # γ's mean over every element
     state = opt.m if kind == "adam" else (opt.b if opt.b is not None else opt.probe.m)
     assert state.dtype == np.float32, f"state must keep θ's dtype, got {state.dtype}"
     grads = gradient_stream(rng, opt.flat.data.size, STEPS, dtype=np.float32)

@@ -54,6 +54,9 @@ class Reference:
         self.hp = opt.hparams.as_dict()
         self.betas = opt.probe_betas
         self.segments = [opt.flat.segments[i] for i in opt.tracked]
+        layout = opt.sample_layout  # γ's mean is over the optimizer's sampled elements
+        self.gamma_at = [layout.element[layout.slot == k] for k in range(len(self.segments))] \
+            if layout.size else None
         self.theta = opt.flat.data.copy()
         zeros = np.zeros_like(self.theta)
         self.t = 0
@@ -72,7 +75,8 @@ class Reference:
             return spread_stats(self.m_p, self.v_p, u, self.t, 0.0, 0.0, self.segments,
                                 has_spread=False)
         self.m_p, self.v_p = probe_update(d, self.m_p, self.v_p, *self.betas)
-        return spread_stats(self.m_p, self.v_p, u, self.t, *self.betas, self.segments)
+        return spread_stats(self.m_p, self.v_p, u, self.t, *self.betas, self.segments,
+                            gamma_at=self.gamma_at)
 
     def pairs(self, opt):
         """(name, kernel array, reference array) for every state array the optimizer keeps."""
@@ -106,6 +110,8 @@ def _compare_run(opt, grads, theta_tol, rtol):
     assert state_diff[worst] < rtol, (
         f"state arrays differ by {state_diff[worst]:.3g} (relative) at step {worst + 1}")
     got, want = np.array(got), np.array(want)  # (steps, 5, L)
+    if ref.gamma_at is not None and ref.betas is not None:
+        assert np.isfinite(got[:, FIELDS.index("gamma")]).any(), "no finite γ from the sample"
     for k, field in enumerate(FIELDS):
         np.testing.assert_allclose(got[:, k], want[:, k], rtol=rtol, atol=1e-300, equal_nan=True,
                                    err_msg=f"statistic {field} (steps × tensors)")
@@ -116,7 +122,8 @@ def _compare_run(opt, grads, theta_tol, rtol):
 def test_kernel_equals_reference_float64(kind, options, small_chunks, make_params,
                                          gradient_stream):
     rng = np.random.default_rng(80)
-    opt = CLASSES[kind](make_params(rng), lr=0.01, track=("weight", "batchnorm"), **options)
+    opt = CLASSES[kind](make_params(rng), lr=0.01, track=("weight", "batchnorm"), sample_size=3,
+                        **options)
     assert (opt.probe is not None) == (options["probe_betas"] is not None)
     theta0 = opt.flat.data.copy()
     grads = gradient_stream(rng, opt.flat.data.size, STEPS)
@@ -140,7 +147,7 @@ FLOAT32_CASES = {
 def test_float32_kernel_within_float32_tolerance(kind, options, small_chunks, make_params,
                                                  gradient_stream):
     rng = np.random.default_rng(81)
-    opt = CLASSES[kind](make_params(rng, dtype=np.float32), lr=0.01, **options)
+    opt = CLASSES[kind](make_params(rng, dtype=np.float32), lr=0.01, sample_size=1000, **options)
     for name, array in opt._arrays().items():
         assert array.dtype == np.float32, f"state {name} must keep θ's dtype, got {array.dtype}"
     grads = gradient_stream(rng, opt.flat.data.size, STEPS, dtype=np.float32)
@@ -177,8 +184,11 @@ def test_probe_statistics_equal_spread_stats_of_the_probe_state(kind, make_param
     optimizer) with u_t from the plain box run on the state before the step."""
     rng = np.random.default_rng(84)
     options = dict(momentum=0.5, centered=True) if kind == "rmsprop" else dict(lr_decay=0.1)
-    opt = CLASSES[kind](make_params(rng), lr=0.01, probe_betas=(0.8, 0.9), **options)
+    opt = CLASSES[kind](make_params(rng), lr=0.01, probe_betas=(0.8, 0.9), sample_size=3,
+                        **options)
     segments = [opt.flat.segments[i] for i in opt.tracked]
+    layout = opt.sample_layout
+    sampled = [layout.element[layout.slot == k] for k in range(len(segments))]
     for t in range(1, 6):
         g = rng.normal(size=opt.flat.data.size)
         before = {k: a.copy() for k, a in opt._arrays().items()}
@@ -191,7 +201,7 @@ def test_probe_statistics_equal_spread_stats_of_the_probe_state(kind, make_param
             u = adagrad_update(theta, g, before["s"], t, **hp)[2]
         opt.flat.grad[:] = g
         opt.step()
-        want = spread_stats(opt.probe.m, opt.probe.v, u, t, 0.8, 0.9, segments)
+        want = spread_stats(opt.probe.m, opt.probe.v, u, t, 0.8, 0.9, segments, gamma_at=sampled)
         for field in FIELDS:
             np.testing.assert_allclose(getattr(opt.last_stats, field), getattr(want, field),
                                        rtol=1e-12, err_msg=f"step {t} {field}")

@@ -87,7 +87,7 @@ def test_step_against_the_probes_gamma_per_element(centered, alpha):
     rng = np.random.default_rng(90)
     params = [(f"x{i}", Parameter(rng.normal(size=(1,)))) for i in range(N_TENSORS)]
     opt = RMSprop(params, lr=0.01, alpha=alpha, eps=0.0, centered=centered,
-                  probe_betas=(alpha, alpha))
+                  probe_betas=(alpha, alpha), sample_size=1)  # γ of each one-element tensor
     mean = rng.choice([-1.0, 1.0], size=N_TENSORS) * rng.uniform(0.1, 2.0, size=N_TENSORS)
     noise = rng.uniform(0.2, 3.0, size=N_TENSORS)
     for t in range(1, 301):

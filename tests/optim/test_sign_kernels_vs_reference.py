@@ -44,6 +44,9 @@ class PlainRun:
         self.cls, self.h = type(opt), opt.hparams
         self.probe_betas = getattr(opt, "probe_betas", None)
         self.segments = [opt.flat.segments[i] for i in opt.tracked]
+        layout = opt.sample_layout  # γ's mean is over the optimizer's sampled elements
+        self.gamma_at = [layout.element[layout.slot == k] for k in range(len(self.segments))] \
+            if layout.size else None
         self.theta = opt.flat.data.copy()
         zeros = np.zeros_like(self.theta)
         self.m, self.v, self.probe_m, self.probe_v = (zeros.copy() for _ in range(4))
@@ -55,7 +58,8 @@ class PlainRun:
         if self.cls is MSVAG:
             self.theta, self.m, self.v, u = msvag_update(self.theta, g, self.m, self.v, t, h.lr,
                                                          h.beta, h.weight_decay, h.maximize)
-            return spread_stats(self.m, self.v, u, t, h.beta, h.beta, self.segments)
+            return spread_stats(self.m, self.v, u, t, h.beta, h.beta, self.segments,
+                                gamma_at=self.gamma_at)
         if self.cls is SignSGD:
             self.theta, u, d = sign_sgd_update(self.theta, g, h.lr, h.weight_decay, h.maximize)
         elif self.cls is Signum:
@@ -67,7 +71,8 @@ class PlainRun:
         if self.probe_betas is None:
             return spread_stats(self.m, self.v, u, t, 0.0, 0.0, self.segments, has_spread=False)
         self.probe_m, self.probe_v = probe_update(d, self.probe_m, self.probe_v, *self.probe_betas)
-        return spread_stats(self.probe_m, self.probe_v, u, t, *self.probe_betas, self.segments)
+        return spread_stats(self.probe_m, self.probe_v, u, t, *self.probe_betas, self.segments,
+                            gamma_at=self.gamma_at)
 
 
 def _state_pairs(opt, ref):
@@ -103,6 +108,8 @@ def _compare_run(opt, grads, theta_tol, stats_rtol):
     assert state_diff[worst] < stats_rtol, (
         f"state arrays differ by {state_diff[worst]:.3g} (relative) at step {worst + 1}")
     got, want = np.array(got), np.array(want)  # (steps, 5, L)
+    if ref.gamma_at is not None and (ref.cls is MSVAG or ref.probe_betas is not None):
+        assert np.isfinite(got[:, FIELDS.index("gamma")]).any(), "no finite γ from the sample"
     for k, field in enumerate(FIELDS):
         np.testing.assert_allclose(got[:, k], want[:, k], rtol=stats_rtol, atol=1e-300,
                                    equal_nan=True, err_msg=f"statistic {field} (steps × tensors)")
@@ -112,7 +119,7 @@ def _compare_run(opt, grads, theta_tol, stats_rtol):
 def test_kernel_equals_reference_float64(cls, options, small_chunks, make_params,
                                          gradient_stream):
     rng = np.random.default_rng(101)
-    opt = cls(make_params(rng), lr=0.01, track=("weight", "batchnorm"), **options)
+    opt = cls(make_params(rng), lr=0.01, track=("weight", "batchnorm"), sample_size=3, **options)
     grads = gradient_stream(rng, opt.flat.data.size, STEPS)
     _compare_run(opt, grads, theta_tol=1e-12, stats_rtol=1e-12)
 
@@ -126,7 +133,7 @@ def test_float32_kernel_within_float32_tolerance(case, small_chunks, make_params
                                                  gradient_stream):
     cls, options = OPTIONS[case]
     rng = np.random.default_rng(102)
-    opt = cls(make_params(rng, dtype=np.float32), lr=0.01, **options)
+    opt = cls(make_params(rng, dtype=np.float32), lr=0.01, sample_size=1000, **options)
     for name, array, _ in _state_pairs(opt, PlainRun(opt)):
         assert array.dtype == np.float32, f"state {name} must keep θ's dtype, got {array.dtype}"
     grads = gradient_stream(rng, opt.flat.data.size, STEPS, dtype=np.float32)

@@ -134,7 +134,7 @@ def _stream(rng, steps):
 def test_msvag_relation_per_element_at_every_step(beta):
     """|Δθ|/α = |m̂|/(1 + κ_t γ²) with γ = σ̂/|m̂| of M-SVAG's own m̂, v̂; along −sign(m̂)."""
     rng = np.random.default_rng(110)
-    opt = MSVAG(_scalar_params(rng), lr=0.01, beta=beta)
+    opt = MSVAG(_scalar_params(rng), lr=0.01, beta=beta, sample_size=1)  # γ of each element
     for t, g in enumerate(_stream(rng, 300), start=1):
         opt.flat.grad[:] = g
         before = opt.flat.data.copy()
@@ -236,18 +236,22 @@ def test_statistics_equal_numpy_statistics_from_the_state(cls, options, make_par
     """Recompute the statistics in NumPy from the probe's (M-SVAG's own) m, v and the step
     recovered from θ (decoupled decay divided out)."""
     rng = np.random.default_rng(113)
-    opt = cls(make_params(rng), lr=0.01, track=("weight", "batchnorm"), **options)
+    opt = cls(make_params(rng), lr=0.01, track=("weight", "batchnorm"), sample_size=3, **options)
     kappa = getattr(opt.hparams, "decay_factor", 1.0)
     segments = [opt.flat.segments[i] for i in opt.tracked]
+    layout = opt.sample_layout
+    sampled = [layout.element[layout.slot == k] for k in range(len(segments))]
     for t in range(1, 31):
         opt.flat.grad[:] = rng.normal(loc=0.2, size=opt.flat.grad.shape)
         before = opt.flat.data.copy()
         opt.step()
         u = (kappa * before - opt.flat.data) / opt.lr
         if cls is MSVAG:
-            want = spread_stats(opt.m, opt.v, u, t, opt.hparams.beta, opt.hparams.beta, segments)
+            want = spread_stats(opt.m, opt.v, u, t, opt.hparams.beta, opt.hparams.beta, segments,
+                                gamma_at=sampled)
         else:
-            want = spread_stats(opt.probe.m, opt.probe.v, u, t, *opt.probe_betas, segments)
+            want = spread_stats(opt.probe.m, opt.probe.v, u, t, *opt.probe_betas, segments,
+                                gamma_at=sampled)
         for field in FIELDS:
             rtol = 1e-10 if field == "update" else 1e-12  # u recovered from θ loses digits
             np.testing.assert_allclose(getattr(opt.last_stats, field), getattr(want, field),

@@ -200,8 +200,9 @@ def test_two_groups_follow_their_own_plain_boxes(case):
         segments = [opt.flat.segments[i] for i in opt.tracked]
         want = [spread_stats(np.concatenate([states[0]["m"], states[1]["m"]]),
                              np.concatenate([states[0]["v"], states[1]["v"]]),
-                             np.zeros_like(theta), 80, beta, beta, [seg])
-                for seg, beta in zip(segments, (0.9, 0.9, 0.7, 0.7))]
+                             np.zeros_like(theta), 80, beta, beta, [seg],
+                             gamma_at=[opt.sample_layout.element[opt.sample_layout.slot == k]])
+                for k, (seg, beta) in enumerate(zip(segments, (0.9, 0.9, 0.7, 0.7)))]
         for field in ("mean_abs_m", "sigma", "gamma"):
             np.testing.assert_allclose(getattr(opt.last_stats, field),
                                        [getattr(w, field)[0] for w in want], rtol=1e-12)

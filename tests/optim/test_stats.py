@@ -76,7 +76,7 @@ def test_statistics_do_not_depend_on_chunking(make_params, monkeypatch):
 def test_gamma_excludes_zero_mean_elements_and_is_nan_without_any():
     dead = Parameter(np.ones(4))                   # gradient always 0: m̂ = 0 everywhere
     half = Parameter(np.ones(4))                   # two elements with m̂ = 0, two without
-    opt = Adam([("dead", dead), ("half", half)], lr=0.1)
+    opt = Adam([("dead", dead), ("half", half)], lr=0.1, sample_size=4)  # γ over every element
     for k in range(3):
         dead.grad[...] = 0.0
         half.grad[...] = [0.0, 0.0, 1.0 + k, -2.0]
@@ -93,18 +93,43 @@ def test_gamma_excludes_zero_mean_elements_and_is_nan_without_any():
 
 def test_sgd_statistics_with_and_without_probe(make_params):
     rng = np.random.default_rng(24)
-    plain = SGD(make_params(rng), lr=0.01, momentum=0.9)
+    plain = SGD(make_params(rng), lr=0.01, momentum=0.9, sample_size=4)
     _step(plain, rng, 3)
     s = plain.last_stats
     assert np.all(np.isfinite(s.update)), "update is measured without a probe"
     for field in ("mean_abs_m", "sigma", "gamma", "neg_var_frac"):
         assert np.all(np.isnan(getattr(s, field))), f"{field} must be NaN without a probe"
 
-    probed = SGD(make_params(rng), lr=0.01, momentum=0.9, probe_betas=(0.9, 0.999))
+    probed = SGD(make_params(rng), lr=0.01, momentum=0.9, probe_betas=(0.9, 0.999),
+                 sample_size=4)  # the sample gives γ
     _step(probed, rng, 3)
     s = probed.last_stats
     for field in FIELDS:
         assert np.all(np.isfinite(getattr(s, field))), f"{field} must be measured with a probe"
+
+
+def test_gamma_is_the_mean_over_the_sampled_elements_and_nan_without_a_sample(make_params):
+    """The kernels keep only sums; γ's element mean is the sample's, in float64 from the state,
+    and NaN when no sample is kept."""
+    for sample_size in (0, 2, 10_000):
+        opt = Adam(make_params(np.random.default_rng(27)), lr=0.01, betas=(0.9, 0.99),
+                   sample_size=sample_size)
+        _step(opt, np.random.default_rng(28), 5)
+        s = opt.last_stats
+        if sample_size == 0:
+            assert np.isnan(s.gamma).all(), "no sample: γ is NaN"
+            continue
+        layout = opt.sample_layout
+        c1, c2 = 1 / (1 - 0.9 ** 5), 1 / (1 - 0.99 ** 5)
+        for k, name in enumerate(opt.tracked_names):
+            idx = layout.flat_index[layout.slot == k]
+            m_hat, v_hat = opt.m[idx] * c1, opt.v[idx] * c2
+            gamma = np.sqrt(np.maximum(v_hat - m_hat ** 2, 0)) / np.abs(m_hat)
+            gamma = gamma[m_hat != 0]
+            np.testing.assert_allclose(s.gamma[k], gamma.mean(), rtol=1e-12, err_msg=name)
+            if sample_size == 10_000:  # every element sampled: the mean over the whole tensor
+                seg = opt.flat.segments[opt.tracked[k]]
+                assert idx.size == seg.size
 
 
 def test_probe_is_passive(make_params):

@@ -2,7 +2,8 @@
 
 Three candidates on the default CifarCNN configuration (channels (16, 32), kernel_size 5,
 hidden 128, 32×32 images), float32, the same weights, random CIFAR-shaped batches of size
-N, cross-entropy, Adam(lr=1e-3):
+N, cross-entropy, Adam(lr=1e-3) with training's element sample (:func:`.optimizer_core.
+training_adam`):
 
     numpy               FastCifarCNN, what training runs (its backward computes no input
                         gradient, as training needs none)
@@ -33,8 +34,8 @@ from numpy_adam.models.batch_spread import BatchSpread
 from numpy_adam.models.cifar_cnn import CifarCNN
 from numpy_adam.models.cifar_cnn_fast import FastCifarCNN
 from numpy_adam.nn.loss import SoftmaxCrossEntropy
-from numpy_adam.optim import Adam
 
+from .optimizer_core import training_adam
 from .timing import interleaved_medians, median_ms, median_ratio, ratios_to
 
 
@@ -51,7 +52,7 @@ def numpy_step_fn(n: int, model_cls: type[CifarCNN] = FastCifarCNN, batch_spread
     """(a zero-argument callable doing one full training step at batch n, the model); with
     ``batch_spread`` the step also measures the within-batch spread, as --batch-spread does."""
     model = model_cls(rng=np.random.default_rng(0))
-    opt = Adam(model.named_parameters(), lr=1e-3)
+    opt = training_adam(model.named_parameters())
     loss = SoftmaxCrossEntropy()
     x, labels = _batch(model, n, 1)
     probe = BatchSpread(model) if batch_spread else None
@@ -116,7 +117,7 @@ def layer_breakdown(n: int, rounds: int) -> dict:
     "total" is their sum.
     """
     model = FastCifarCNN(rng=np.random.default_rng(0))
-    opt = Adam(model.named_parameters(), lr=1e-3)
+    opt = training_adam(model.named_parameters())
     loss = SoftmaxCrossEntropy()
     x, labels = _batch(model, n, 1)
     times: dict[str, list[float]] = {}

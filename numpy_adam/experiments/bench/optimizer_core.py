@@ -1,7 +1,8 @@
 """Optimizer core: one Adam step over n float32 elements, five ways, against bandwidth.
 
-    fused+stats          numpy_adam.optim.Adam.step(): the NaN/Inf scan of g, then the
-                         Numba kernel with the statistics in-pass (what training runs)
+    fused+stats          numpy_adam.optim.Adam.step(): the NaN/Inf scan of g, the Numba
+                         kernel with the statistics' sums in-pass, then γ's element mean from
+                         the element sample (SAMPLE_SIZE elements, as training keeps)
     fused+stats kernel   the same kernel pass alone, without the scan of g, called through
                          the public kernel API (:func:`kernel_pass`)
     fused                Adam.step(compute_stats=False)
@@ -15,10 +16,11 @@ v and write θ, m, v. ``Adam.step`` reads g once more for its NaN/Inf check (8 t
 
 :func:`bench_compute_rate` measures the other limit, arithmetic: the kernel on one thread
 over buffers that stay in cache (no memory traffic), in ns per element. Per element, the
-update needs one √ and one ÷ (u = m̂/(√v̂ + ε)) and the statistics another √ and ÷
-(σ̂ = √(v̂ − m̂²), γ = σ̂/|m̂|); on x86 cores √ and ÷ share one divider unit, so the statistics
-add about as much arithmetic as the update itself. Over n elements the kernel cannot be faster
-than that rate × n / threads, whatever the memory does.
+update needs one √ and one ÷ (u = m̂/(√v̂ + ε)); the statistics' sums add one more √
+(σ̂ = √(v̂ − m̂²)) and the float64 forming of v̂ − m̂², but no ÷ (γ = σ̂/|m̂| is averaged over
+the element sample after the step, :mod:`numpy_adam.optim.stats`); on x86 cores √ and ÷
+share one divider unit. Over n elements the kernel cannot be faster than that rate × n /
+threads, whatever the memory does.
 """
 from __future__ import annotations
 
@@ -29,11 +31,19 @@ from numpy_adam.optim import Adam
 from numpy_adam.optim.adam import adam_scalars
 from numpy_adam.optim.kernels import adam_step_kernel, build_chunks, runs_parallel
 from numpy_adam.optim.stats import bias_corrections
+from numpy_adam.training.config import TrainConfig
 
 from .bandwidth import ADAM_BYTES_PER_ELEMENT
 from .timing import interleaved_medians, median_ms, median_ratio
 
 LR, BETA1, BETA2, EPS = 1e-3, 0.9, 0.999, 1e-8
+SAMPLE_SIZE = TrainConfig.sample_per_tensor  # training's element sample, which γ comes from
+
+
+def training_adam(params) -> Adam:
+    """Adam over ``params`` as training builds it, element sample included, so a timed
+    ``step()`` pays for every statistic a training step computes."""
+    return Adam(params, lr=LR, betas=(BETA1, BETA2), eps=EPS, sample_size=SAMPLE_SIZE)
 
 
 def numpy_adam_step(theta, g, m, v, t):
@@ -76,7 +86,7 @@ def bench_optimizer_core(sizes, bandwidth: float, rounds: int, torch=None) -> li
         theta0 = rng.standard_normal(n, dtype=np.float32)
         g0 = rng.standard_normal(n, dtype=np.float32)
         param = Parameter(theta0, kind="weight")
-        adam = Adam([("w", param)], lr=LR, betas=(BETA1, BETA2), eps=EPS)
+        adam = training_adam([("w", param)])
         adam.flat.grad[...] = g0
         theta, g = theta0.copy(), g0.copy()
         m, v = np.zeros_like(theta), np.zeros_like(theta)
