@@ -19,6 +19,11 @@ def _g(value, digits: int = 2) -> str:
     return f"{value:.{digits}g}"
 
 
+def _cell(text: str) -> str:
+    """A table cell: the units' own bars (|Δθ|) escaped so they do not split the cell."""
+    return text.replace("|", "\\|")
+
+
 def _quantiles(residual: dict | None) -> str:
     return "–" if not residual else f"{_g(residual['median'])} / {_g(residual['p90'])}"
 
@@ -42,7 +47,7 @@ def one_axis_markdown(numbers: dict) -> str:
     for method, n in numbers.items():
         exact = n["exact"]
         out.append("| " + " | ".join([
-            n["label"], n["unit"], n["curve"] or "–", _g(n["median_gamma"], 3),
+            n["label"], _cell(n["unit"]), _cell(n["curve"] or "–"), _g(n["median_gamma"], 3),
             f"{exact['passed']}/{exact['values']}", _quantiles(n["element_residual"]),
             _quantiles(n["layer_residual"]), _rms(n["rms"]),
             f"{100 * n['sign_agreement']:.0f} %", _g(n["test_accuracy"], 3)]) + " |")

@@ -17,7 +17,7 @@ def test_each_method_is_one_row_with_its_numbers():
         "rmsprop": _numbers("RMSprop α=0.0003", "|Δθ|/α", None, sign=0.658,
                             rms={"rms": 0.9651, "max_bin_residual": 0.1009})})
     assert "(80 steps per method, measured from step 21)" in text
-    assert ("| Adam α=0.001 | |Δθ|/α | 1/√(γ²+1) | 5.51 | 7680/7680 | 4.8e-06 / 2.2e-05 | "
+    assert ("| Adam α=0.001 | \\|Δθ\\|/α | 1/√(γ²+1) | 5.51 | 7680/7680 | 4.8e-06 / 2.2e-05 | "
             "0.029 / 0.12 | – | 100 % | 0.503 |") in text
-    assert "| RMSprop α=0.0003 | |Δθ|/α | – | 5.51 | 7680/7680 | – | – | 0.965 (worst γ bin " \
+    assert "| RMSprop α=0.0003 | \\|Δθ\\|/α | – | 5.51 | 7680/7680 | – | – | 0.965 (worst γ bin " \
            "0.10 off) | 66 % | 0.503 |" in text

@@ -72,7 +72,7 @@ def test_tiny_reproduction_writes_figures_and_summary(tmp_path, monkeypatch, tin
     assert len(axis) == 8 and all(n["warmup"] == 6 for n in axis.values()), "half of 12 steps"
     assert all(n["exact"]["passed"] == n["exact"]["values"] > 0 for n in axis.values()), axis
     assert "## One axis (Figure 7)" in text
-    assert "| Lion α=0.0003, β1=0.9, β2=0.99, batch 100 | |Δθ|/α | 1 |" in text, "its row"
+    assert "| Lion α=0.0003, β1=0.9, β2=0.99, batch 100 | \\|Δθ\\|/α | 1 |" in text, "its row"
     stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/metrics.npz")}
     reproduce.run_reproduction("quick", tmp_path, data_dir=data, quiet=True)
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps, \
