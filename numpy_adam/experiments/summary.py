@@ -291,7 +291,8 @@ def write_summary(runs, out_dir, stem: str = "summary", warmup: int = 0,
     """Write ``<stem>.json`` (the :func:`run_summary_numbers` list, NaN → null) and
     ``<stem>.md`` (:func:`to_markdown`) into ``out_dir`` atomically; returns both paths.
 
-    sections: (key, numbers, markdown) of results that are not runs (the x² phase map):
+    sections: (key, numbers, markdown) of results that are not per-run numbers (Figure 7's
+    table, the x² phase map):
     ``numbers`` goes into the JSON under ``key``, ``markdown`` is appended to the Markdown, so
     both files always carry the same numbers."""
     numbers = run_summary_numbers(*runs, warmup=warmup)
