@@ -78,6 +78,19 @@ def gradient_stream():
     return _gradient_stream
 
 
+def _params_like(opt):
+    """New Parameters holding the optimizer's current θ (what a model checkpoint restores), for
+    an optimizer that is then given a saved state."""
+    return [(s.name, Parameter(opt.flat.data[s.offset:s.stop].reshape(s.shape).copy(),
+                               kind=s.kind)) for s in opt.flat.segments]
+
+
+@pytest.fixture
+def params_like():
+    """params_like(opt) -> [(name, Parameter)] holding opt's current θ."""
+    return _params_like
+
+
 @pytest.fixture
 def reference_run():
     """ReferenceRun(kind, theta0, hparams_dict, tracked_segments), with .step(g) -> stats."""

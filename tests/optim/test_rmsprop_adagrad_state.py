@@ -86,15 +86,10 @@ CASES = {
 K, N = 7, 13  # save after K steps, then N more
 
 
-def _fresh_params_like(opt):
-    """New Parameters holding the optimizer's current θ (a model checkpoint restores θ)."""
-    return [(s.name, Parameter(opt.flat.data[s.offset:s.stop].reshape(s.shape).copy(),
-                               kind=s.kind)) for s in opt.flat.segments]
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cls, kwargs", list(CASES.values()), ids=list(CASES))
-def test_restore_continues_bitwise(cls, kwargs, dtype, make_params, gradient_stream):
+def test_restore_continues_bitwise(cls, kwargs, dtype, make_params, gradient_stream,
+                                   params_like):
     rng = np.random.default_rng(100)
     uninterrupted = cls(make_params(np.random.default_rng(101), dtype=dtype), **kwargs)
     first_half = cls(make_params(np.random.default_rng(101), dtype=dtype), **kwargs)
@@ -105,7 +100,7 @@ def test_restore_continues_bitwise(cls, kwargs, dtype, make_params, gradient_str
             opt.step()
     saved = first_half.state_dict()
     meta = json.loads(json.dumps({k: v for k, v in saved.items() if k != "state"}))
-    restored = cls(_fresh_params_like(first_half), lr=0.5)  # other defaults: the state wins
+    restored = cls(params_like(first_half), lr=0.5)  # other defaults: the state wins
     restored.load_state_dict({**meta, "state": saved["state"]})
     assert restored.t == K and restored.probe_betas == first_half.probe_betas
     for g in grads[K:]:

@@ -83,15 +83,10 @@ CASES = {
 K, N = 7, 13  # save after K steps, then N more
 
 
-def _fresh_params_like(opt):
-    """New Parameters holding the optimizer's current θ (a model checkpoint restores θ)."""
-    return [(s.name, Parameter(opt.flat.data[s.offset:s.stop].reshape(s.shape).copy(), kind=s.kind))
-            for s in opt.flat.segments]
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cls, kwargs", list(CASES.values()), ids=list(CASES))
-def test_restore_continues_bitwise(cls, kwargs, dtype, make_params, gradient_stream):
+def test_restore_continues_bitwise(cls, kwargs, dtype, make_params, gradient_stream,
+                                   params_like):
     rng = np.random.default_rng(120)
     uninterrupted = cls(make_params(np.random.default_rng(121), dtype=dtype), **kwargs)
     first_half = cls(make_params(np.random.default_rng(121), dtype=dtype), **kwargs)
@@ -102,7 +97,7 @@ def test_restore_continues_bitwise(cls, kwargs, dtype, make_params, gradient_str
             opt.step()
     saved = first_half.state_dict()
     no_probe = {k: v for k, v in kwargs.items() if k != "probe_betas"}
-    restored = cls(_fresh_params_like(first_half), **no_probe)  # the probe comes with the state
+    restored = cls(params_like(first_half), **no_probe)  # the probe comes with the state
     restored.load_state_dict(saved)
     assert restored.t == K and getattr(restored, "probe_betas", None) == kwargs.get("probe_betas")
     for g in grads[K:]:

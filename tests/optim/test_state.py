@@ -3,7 +3,6 @@ bitwise identically; everything a state holds is validated before anything chang
 import numpy as np
 import pytest
 
-from numpy_adam.nn import Parameter
 from numpy_adam.optim import SGD, Adam, AdamW
 from numpy_adam.optim.stats import FIELDS
 
@@ -17,19 +16,14 @@ CASES = {
 K, N = 7, 13  # save after K steps, then N more
 
 
-def _fresh_params_like(opt):
-    """New Parameters holding the optimizer's current θ (a model checkpoint restores θ)."""
-    return [(s.name, Parameter(opt.flat.data[s.offset:s.stop].reshape(s.shape).copy(), kind=s.kind))
-            for s in opt.flat.segments]
-
-
 def _state_arrays(opt):
     return {k: v for k, v in opt.state_dict()["state"].items()}
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cls, kwargs", list(CASES.values()), ids=list(CASES))
-def test_restore_continues_bitwise(cls, kwargs, dtype, make_params, gradient_stream):
+def test_restore_continues_bitwise(cls, kwargs, dtype, make_params, gradient_stream,
+                                   params_like):
     rng = np.random.default_rng(30)
     uninterrupted = cls(make_params(np.random.default_rng(31), dtype=dtype), **kwargs)
     first_half = cls(make_params(np.random.default_rng(31), dtype=dtype), **kwargs)
@@ -39,7 +33,7 @@ def test_restore_continues_bitwise(cls, kwargs, dtype, make_params, gradient_str
             opt.flat.grad[:] = g
             opt.step()
     saved = first_half.state_dict()
-    restored = cls(_fresh_params_like(first_half), **kwargs)
+    restored = cls(params_like(first_half), **kwargs)
     restored.load_state_dict(saved)
     assert restored.t == K, f"t must be restored, got {restored.t}"
     for g in grads[K:]:
@@ -56,7 +50,7 @@ def test_restore_continues_bitwise(cls, kwargs, dtype, make_params, gradient_str
                                       getattr(uninterrupted.last_stats, field), err_msg=field)
 
 
-def test_state_dict_holds_copies_not_views(make_params):
+def test_state_dict_holds_copies_not_views(make_params, params_like):
     rng = np.random.default_rng(32)
     opt = Adam(make_params(rng), amsgrad=True)
     opt.flat.grad[:] = 1.0
@@ -67,20 +61,20 @@ def test_state_dict_holds_copies_not_views(make_params):
     m_before = opt.m.copy()
     state["state"]["m"][:] = 123.0
     np.testing.assert_array_equal(opt.m, m_before, err_msg="state_dict must return copies")
-    other = Adam(_fresh_params_like(opt), amsgrad=True)
+    other = Adam(params_like(opt), amsgrad=True)
     other.load_state_dict(state)
     state["state"]["v"][:] = -1.0
     assert np.all(other.v >= 0), "load_state_dict must copy, not keep the caller's arrays"
 
 
-def test_load_restores_hyperparameters_like_pytorch(make_params):
+def test_load_restores_hyperparameters_like_pytorch(make_params, params_like):
     rng = np.random.default_rng(33)
     a = Adam(make_params(rng), lr=0.05, betas=(0.8, 0.9))
-    b = Adam(_fresh_params_like(a), lr=1.0)
+    b = Adam(params_like(a), lr=1.0)
     b.load_state_dict(a.state_dict())
     assert b.lr == 0.05 and (b.hparams.beta1, b.hparams.beta2) == (0.8, 0.9), b.hparams
     s = SGD(make_params(rng), lr=0.1)
-    target = SGD(_fresh_params_like(s), lr=0.1, momentum=0.9, probe_betas=(0.9, 0.99))
+    target = SGD(params_like(s), lr=0.1, momentum=0.9, probe_betas=(0.9, 0.99))
     target.load_state_dict(s.state_dict())
     assert target.b is None and target.probe is None, "state arrays follow the hyperparameters"
 
