@@ -1,5 +1,6 @@
 """The fast tier against the reference tier, stage by stage: the Numba im2col/col2im against
-the NumPy ones, ChannelMajorConv2d against Conv2d, and the fused BatchNormReLUMaxPool
+the NumPy ones, ChannelMajorConv2d and (stride 1) DirectChannelMajorConv2d against Conv2d,
+and the fused BatchNormReLUMaxPool
 against BatchNorm2d → ReLU → MaxPool2d; forward, backward and every gradient, in float64
 and float32, train and eval mode.
 
@@ -20,6 +21,7 @@ from numpy_adam.nn.batchnorm import BatchNorm2d
 from numpy_adam.nn.conv import Conv2d
 from numpy_adam.nn.fast_conv import ChannelMajorConv2d
 from numpy_adam.nn.fast_conv import swap_batch_and_channels as cm
+from numpy_adam.nn.fast_direct_conv import DirectChannelMajorConv2d
 from numpy_adam.nn.fast_fused import BatchNormReLUMaxPool
 from numpy_adam.nn.fast_kernels import col2im_cn, im2col_cn
 from numpy_adam.nn.im2col import col2im, im2col
@@ -55,19 +57,25 @@ def test_im2col_and_col2im_kernels_match_numpy(kernel, stride, padding):
                    "col2im_cn scatter-adds as col2im")
 
 
-# -- ChannelMajorConv2d vs Conv2d -----------------------------------------------------------
-def _conv_pair(kernel, stride, padding, dtype, bias=True):
+# -- ChannelMajorConv2d and DirectChannelMajorConv2d vs Conv2d --------------------------------
+FAST_CONVS = [ChannelMajorConv2d, DirectChannelMajorConv2d]
+# every window for im2col; the stride-1 ones for the direct convolution
+CONV_CASES = [(fast, *window) for fast in FAST_CONVS for window in WINDOWS
+              if fast is ChannelMajorConv2d or window[1] == (1, 1)]
+
+
+def _conv_pair(kernel, stride, padding, dtype, bias=True, fast_conv=ChannelMajorConv2d):
     """(reference Conv2d, fast stage on another Conv2d with the same weights)."""
     make = lambda: Conv2d(2, 4, kernel, stride, padding, bias=bias,  # noqa: E731
                           rng=np.random.default_rng(2), dtype=dtype)
-    return make(), ChannelMajorConv2d(make())
+    return make(), fast_conv(make())
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-@pytest.mark.parametrize("kernel, stride, padding", WINDOWS)
-def test_conv_matches_the_reference(kernel, stride, padding, dtype):
+@pytest.mark.parametrize("fast_conv, kernel, stride, padding", CONV_CASES)
+def test_conv_matches_the_reference(fast_conv, kernel, stride, padding, dtype):
     rng = np.random.default_rng(1)
-    reference, fast = _conv_pair(kernel, stride, padding, dtype)
+    reference, fast = _conv_pair(kernel, stride, padding, dtype, fast_conv=fast_conv)
     x = rng.standard_normal((3, 2, 7, 9)).astype(dtype)
     y = reference.forward(x)
     assert_matches(cm(fast.forward(cm(x))), y, dtype, "y")
@@ -77,12 +85,13 @@ def test_conv_matches_the_reference(kernel, stride, padding, dtype):
     assert_matches(fast.conv.bias.grad, reference.bias.grad, dtype, "dbias")
 
 
-def test_conv_backward_params_only_assigns_the_same_gradients_and_returns_none():
+@pytest.mark.parametrize("fast_conv", FAST_CONVS)
+def test_conv_backward_params_only_assigns_the_same_gradients_and_returns_none(fast_conv):
     rng = np.random.default_rng(3)
     x, dy = rng.standard_normal((2, 2, 6, 6)), rng.standard_normal((4, 2, 6, 6))  # (C|O, N, H, W)
     grads = []
     for params_only in (False, True):
-        _, fast = _conv_pair(3, 1, 1, np.float64)
+        _, fast = _conv_pair(3, 1, 1, np.float64, fast_conv=fast_conv)
         fast.forward(x)
         result = fast.backward_params_only(dy) if params_only else fast.backward(dy)
         assert (result is None) == params_only, type(result)
@@ -91,12 +100,13 @@ def test_conv_backward_params_only_assigns_the_same_gradients_and_returns_none()
         np.testing.assert_array_equal(a, b, err_msg="the same parameter gradients")
 
 
+@pytest.mark.parametrize("fast_conv", FAST_CONVS)
 @pytest.mark.parametrize("mode", ["train", "eval"])
-def test_conv_backward_uses_the_latest_forward(mode):
-    """The im2col workspace is reused from one forward to the next (training mode): backward
-    must see the latest forward's columns, in either mode."""
+def test_conv_backward_uses_the_latest_forward(mode, fast_conv):
+    """The workspace (im2col columns, padded rows) is reused from one forward to the next
+    (training mode): backward must see the latest forward's input, in either mode."""
     rng = np.random.default_rng(4)
-    reference, fast = _conv_pair(3, 1, 1, np.float64, bias=False)
+    reference, fast = _conv_pair(3, 1, 1, np.float64, bias=False, fast_conv=fast_conv)
     fast.conv.train(mode == "train")
     x1, x2 = rng.standard_normal((2, 2, 5, 5)), rng.standard_normal((2, 2, 5, 5))
     fast.forward(cm(x1))
@@ -188,13 +198,20 @@ def test_fused_stage_overwrite_input_writes_the_normalised_input():
      TypeError, r"input dtype float32 does not match the layer's parameter dtype float64"),
     (lambda: ChannelMajorConv2d(Conv2d(3, 2, 3, dtype=np.float64)), np.zeros((3, 1, 2, 5)),
      ValueError, r"input height 2 \(padded: 2\) is smaller than the kernel height 3"),
+    (lambda: DirectChannelMajorConv2d(Conv2d(3, 2, 3, dtype=np.float64)), np.zeros((2, 1, 5, 5)),
+     ValueError, r"DirectChannelMajorConv2d: expected a channel-major \(C=3, N, H, W\) array"),
+    (lambda: DirectChannelMajorConv2d(Conv2d(3, 2, 3, dtype=np.float64)),
+     np.zeros((3, 1, 5, 5), np.float32), TypeError, r"float32 does not match .* float64"),
+    (lambda: DirectChannelMajorConv2d(Conv2d(3, 2, 3, dtype=np.float64)), np.zeros((3, 1, 5, 2)),
+     ValueError, r"input width 2 \(padded: 2\) is smaller than the kernel width 3"),
     (lambda: BatchNormReLUMaxPool(BatchNorm2d(2, dtype=np.float64), MaxPool2d(2)),
      np.zeros((3, 1, 4, 4)), ValueError, r"BatchNormReLUMaxPool: expected .*\(C=2, N, H, W\)"),
     (lambda: BatchNormReLUMaxPool(BatchNorm2d(2, dtype=np.float64), MaxPool2d(2)),
      np.zeros((2, 2, 4, 4), np.float32), TypeError, r"float32 does not match"),
     (lambda: BatchNormReLUMaxPool(BatchNorm2d(2, dtype=np.float64), MaxPool2d(1)),
      np.zeros((2, 1, 1, 1)), ValueError, r"more than 1 value per channel"),
-], ids=["conv channels", "conv rank", "conv dtype", "conv too small", "fused channels",
+], ids=["conv channels", "conv rank", "conv dtype", "conv too small", "direct channels",
+        "direct dtype", "direct too small", "fused channels",
         "fused dtype", "fused one value"])
 def test_bad_forward_inputs(make, x, error, match):
     with pytest.raises(error, match=match):
@@ -204,6 +221,11 @@ def test_bad_forward_inputs(make, x, error, match):
 def test_bad_constructor_arguments():
     with pytest.raises(TypeError, match="ChannelMajorConv2d: conv must be a Conv2d, got Linear"):
         ChannelMajorConv2d(Linear(2, 2))
+    with pytest.raises(TypeError, match="DirectChannelMajorConv2d: conv must be a Conv2d, got Linear"):
+        DirectChannelMajorConv2d(Linear(2, 2))
+    with pytest.raises(ValueError, match=r"only stride 1 is supported, got stride \(2, 1\); use "
+                                         "ChannelMajorConv2d"):
+        DirectChannelMajorConv2d(Conv2d(3, 2, 3, stride=(2, 1)))
     with pytest.raises(TypeError, match="bn must be a BatchNorm2d, got MaxPool2d"):
         BatchNormReLUMaxPool(MaxPool2d(2), MaxPool2d(2))
     with pytest.raises(TypeError, match="pool must be a MaxPool2d, got ReLU"):
