@@ -7,6 +7,8 @@ Sections (each a key of the JSON report):
     layer_breakdown per-stage ms of our step (fused path) at each batch size
     conv_floor      the step's conv GEMMs alone, and with im2col/col2im, vs PyTorch's
                     whole step: the floor of the im2col design (:mod:`.conv_floor`)
+    conv_algorithms each conv and direction, im2col + GEMM vs the direct convolution
+                    (:mod:`.conv_algorithms`)
     bandwidth       the bandwidth limit of an Adam step (GB/s), measured (:mod:`.bandwidth`)
     optimizer_core  Adam on 10⁵, 10⁶, 10⁷ float32 elements five ways: ms, elements/s,
                     % of that bandwidth, speed vs torch's fused Adam

@@ -16,12 +16,18 @@ and the col2im ("conv GEMMs + im2col/col2im"), interleaved with PyTorch's *whole
 the same batch size when torch is installed. If the floor's ratio to PyTorch's step is above
 a target, no tuning of the other stages can reach that target with this design. The shapes
 come from the model's public layers (conv1, pool1, conv2) and image_size.
+
+The same five pieces of work done by the direct convolution
+(:class:`~numpy_adam.nn.fast_direct_conv.DirectChannelMajorConv2d`: conv1 forward and weight
+gradient, conv2 forward and both gradients, copies into and out of its padded rows
+included) are the third candidate, "direct convs": the floor of the design without im2col.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from numpy_adam.models.cifar_cnn import CifarCNN
+from numpy_adam.nn.fast_direct_conv import DirectChannelMajorConv2d
 from numpy_adam.nn.fast_kernels import col2im_cn, im2col_cn
 from numpy_adam.nn.im2col import output_shape
 
@@ -75,13 +81,37 @@ def conv_work(n: int, model: CifarCNN):
     return gemms, gemms_and_data_movement
 
 
+def direct_conv_work(n: int, model: CifarCNN):
+    """A zero-argument callable for batch n: the step's five conv directions by the direct
+    convolution (conv1 forward + weight grad, conv2 forward + weight and input grads)."""
+    rng = np.random.default_rng(n)
+    steps = []
+    for conv, (height, width) in conv_inputs(model):
+        fast = DirectChannelMajorConv2d(conv)
+        out_h, out_w = output_shape((n, conv.in_channels, height, width), conv.kernel_size,
+                                    conv.stride, conv.padding, "conv")
+        x = rng.standard_normal((conv.in_channels, n, height, width), dtype=np.float32)
+        dy = rng.standard_normal((conv.out_channels, n, out_h, out_w), dtype=np.float32)
+        steps.append((fast, x, dy))
+    (conv1, x1, dy1), (conv2, x2, dy2) = steps
+
+    def work():
+        conv1.forward(x1)
+        conv1.backward_params_only(dy1)
+        conv2.forward(x2)
+        conv2.backward(dy2)
+
+    return work
+
+
 def bench_conv_floor(batch_sizes, rounds: int, torch=None) -> list[dict]:
     """One row per batch size: ms of the conv floor parts and, with torch, of its whole
     step and each part's median ratio to it."""
     def candidates_for(n):
         _, model = numpy_step_fn(n)
         gemms, with_movement = conv_work(n, model)
-        candidates = {"conv GEMMs": gemms, "conv GEMMs + im2col/col2im": with_movement}
+        candidates = {"conv GEMMs": gemms, "conv GEMMs + im2col/col2im": with_movement,
+                      "direct convs": direct_conv_work(n, model)}
         if torch is not None:  # PyTorch's whole step, in its own process (.isolated)
             candidates["torch step"] = torch.candidate("cnn_step", n)
         return candidates

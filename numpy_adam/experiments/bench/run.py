@@ -8,6 +8,7 @@ import numba
 
 from .bandwidth import measure_bandwidth
 from .cnn_step import bench_cnn_step, layer_breakdown
+from .conv_algorithms import bench_conv_algorithms
 from .conv_floor import bench_conv_floor
 from .config import BenchConfig, full_config, quick_config
 from .data import bench_cifar_load, bench_training_memory
@@ -41,6 +42,8 @@ def _sections(config: BenchConfig, torch, data_dir) -> dict:
         report["layer_breakdown"] = {str(n): layer_breakdown(n, config.breakdown_rounds)
                                      for n in config.batch_sizes}
         report["conv_floor"] = bench_conv_floor(config.batch_sizes, config.breakdown_rounds, torch)
+        report["conv_algorithms"] = bench_conv_algorithms(config.batch_sizes,
+                                                          config.breakdown_rounds)
     bandwidth = measure_bandwidth(config.bandwidth_elements)
     report["bandwidth"] = {"gb_per_s": bandwidth / 1e9,
                            "method": "Numba θ += g, m += g, v += g in place, 28 B/element"}
