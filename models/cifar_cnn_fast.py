@@ -18,7 +18,10 @@ layout (C, N, H, W), so the convs' GEMM outputs need no transposes, with the fas
 
 (relu1, relu2 and flatten_features are not called: the fused stages and flatten_cn do their
 work; pool1 and pool2 only lend their window.) The stages are plain objects, not
-submodules, so they add no state_dict keys.
+submodules, so they add no state_dict keys. The convs are im2col + GEMM
+(ChannelMajorConv2d), not the direct convolution (DirectChannelMajorConv2d): in whole
+training steps the direct convolution was not faster (``numpy-adam bench`` times both ways,
+and each conv per direction; README, Performance).
 
 Backward contract. ``backward(dlogits)`` takes dlogits of the logits' shape and dtype,
 once per forward (as CifarCNN's), assigns every parameter's gradient and returns None: it
