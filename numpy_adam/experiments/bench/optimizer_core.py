@@ -40,6 +40,8 @@ LR, BETA1, BETA2, EPS = 1e-3, 0.9, 0.999, 1e-8
 SAMPLE_SIZE = TrainConfig.sample_per_tensor  # training's element sample, which γ comes from
 
 
+SETTLE_SECONDS = 0.3  # pause before each timing: the other side's idle threads stop spinning
+
 def training_adam(params) -> Adam:
     """Adam over ``params`` as training builds it, element sample included, so a timed
     ``step()`` pays for every statistic a training step computes."""
@@ -102,10 +104,12 @@ def bench_optimizer_core(sizes, bandwidth: float, rounds: int, torch=None) -> li
         if torch is not None:  # the same θ0, g0 (drawn from default_rng(n)) in the worker
             candidates["torch"] = torch.candidate("adam", n)
         inner = max(3, 2_000_000 // n)  # sub-millisecond steps are timed in batches
-        # one untimed call first: torch's OpenMP threads spin for a while after its step and
-        # slow whichever candidate runs next; a pause instead (as in cnn_step) would leave
-        # every candidate cold
-        times = interleaved_medians(candidates, rounds=rounds, inner=inner, warm_calls=1)
+        # each candidate timed with the others quiet and itself warm: a 0.3 s pause first, so
+        # the previous candidate's idle threads (OpenBLAS, Numba, torch's OpenMP ones in its own
+        # process) stop spinning, then one untimed call to wake its own. Without the pause,
+        # Adam.step() measured well above its time alone (README, Performance).
+        times = interleaved_medians(candidates, rounds=rounds, inner=inner, warm_calls=1,
+                                    settle=SETTLE_SECONDS)
         row = {"n": int(n), "ms": {}, "elements_per_s": {}, "pct_bandwidth": {}}
         limit = bandwidth / ADAM_BYTES_PER_ELEMENT  # elements/s at the bandwidth limit
         for name, t in times.items():
@@ -168,7 +172,7 @@ def bench_compute_rate(rounds: int, threads: int, n_large: int = 10**7, torch=No
         candidates[f"{name} big"] = in_cache(big, compute_stats)
     if torch is not None:
         candidates["torch"] = torch.candidate("adam", n_large)
-    times = interleaved_medians(candidates, rounds=rounds, warm_calls=1)
+    times = interleaved_medians(candidates, rounds=rounds, warm_calls=1, settle=SETTLE_SECONDS)
     extra = IN_CACHE_CALLS * (IN_CACHE_SIZES[1] - IN_CACHE_SIZES[0])  # element updates
     per_element = {name: (times[f"{name} big"] - times[f"{name} small"]) / extra
                    for name in kernels}  # seconds per element per round
