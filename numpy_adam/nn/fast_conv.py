@@ -25,6 +25,7 @@ from .checks import check_channel_major_input, check_grad_output, forward_cache
 from .conv import Conv2d
 from .fast_kernels import col2im_cn, im2col_cn
 from .im2col import output_shape
+from .workspace import StepWorkspace
 
 
 def swap_batch_and_channels(x: np.ndarray) -> np.ndarray:
@@ -63,23 +64,8 @@ class ChannelMajorConv2d:
         if not isinstance(conv, Conv2d):
             raise TypeError(f"ChannelMajorConv2d: conv must be a Conv2d, got {type(conv).__name__}")
         self.conv = conv
-        self._workspace: dict[str, np.ndarray] = {}
+        self._workspace = StepWorkspace(conv)  # the im2col matrices (workspace doc)
         self._cache: ChannelMajorConvCache | None = None
-
-    def _buffer(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
-        """An array for one of the im2col matrices, kept across training steps: a fresh
-        allocation of tens of MB is a fresh mmap whose page faults cost more than filling it.
-        It is only reused from one forward to the next, when the cache pointing into it is
-        replaced anyway. In eval mode no backward follows: the workspace is released and
-        fresh arrays are used, so evaluation does not hold training-size buffers."""
-        if not self.conv.training:
-            self._workspace.clear()
-            return np.empty(shape, dtype=dtype)
-        buf = self._workspace.get(name)
-        if buf is None or buf.shape != shape or buf.dtype != dtype:
-            buf = np.empty(shape, dtype=dtype)
-            self._workspace[name] = buf
-        return buf
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x (C, N, H, W), any strides → y (O, N, H', W') contiguous."""
@@ -90,7 +76,7 @@ class ChannelMajorConv2d:
         out_h, out_w = output_shape((n, c, height, width), conv.kernel_size, conv.stride,
                                     conv.padding, "ChannelMajorConv2d")
         (kh, kw), (sh, sw), (ph, pw) = conv.kernel_size, conv.stride, conv.padding
-        cols = self._buffer("cols", (c, kh, kw, n, out_h, out_w), w.dtype)
+        cols = self._workspace.array("cols", (c, kh, kw, n, out_h, out_w), w.dtype)
         im2col_cn(x, kh, kw, sh, sw, ph, pw, cols)
         cols = cols.reshape(-1, n * out_h * out_w)  # (C·kh·kw, N·H'·W')
         y2 = w.reshape(conv.out_channels, -1) @ cols  # (O, N·H'·W')
@@ -122,7 +108,7 @@ class ChannelMajorConv2d:
         c, n, height, width = cache.input_shape
         _, _, out_h, out_w = cache.output_shape
         (kh, kw), (sh, sw), (ph, pw) = conv.kernel_size, conv.stride, conv.padding
-        dcols = self._buffer("dcols", (c * kh * kw, dy2.shape[1]), dy2.dtype)
+        dcols = self._workspace.array("dcols", (c * kh * kw, dy2.shape[1]), dy2.dtype)
         np.matmul(conv.weight.data.reshape(conv.out_channels, -1).T, dy2, out=dcols)  # (C·kh·kw, N·H'·W')
         dx = np.empty((c, n, height, width), dtype=dy2.dtype)
         col2im_cn(dcols.reshape(c, kh, kw, n, out_h, out_w), sh, sw, ph, pw, dx)

@@ -36,6 +36,7 @@ from .direct_kernels import (IMAGES_PER_CHUNK, correlate_rows, correlate_weight_
 from .direct_kernels_simd import (CHANNEL_BLOCK, ROW_BLOCK, correlate_rows_simd,
                                   correlate_weight_grad_simd)
 from .im2col import output_shape
+from .workspace import StepWorkspace
 
 
 def uses_simd(out_channels: int, dtype) -> bool:
@@ -92,33 +93,8 @@ class DirectChannelMajorConv2d:
             raise ValueError(f"DirectChannelMajorConv2d: only stride 1 is supported, got "
                              f"stride {conv.stride}; use ChannelMajorConv2d for other strides")
         self.conv = conv
-        self._workspace: dict[str, np.ndarray] = {}
+        self._workspace = StepWorkspace(conv)  # the padded and wide rows (workspace doc)
         self._cache: DirectConvCache | None = None
-
-    def _zeroed_buffer(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
-        """A zero-bordered buffer kept across steps (module doc). Allocated with zeros when
-        its shape or dtype changes; callers only ever write its interior. In eval mode the
-        workspace is released and a fresh zeroed array is used."""
-        if not self.conv.training:
-            self._workspace.clear()
-            return np.zeros(shape, dtype=dtype)
-        buf = self._workspace.get(name)
-        if buf is None or buf.shape != shape or buf.dtype != dtype:
-            buf = np.zeros(shape, dtype=dtype)
-            self._workspace[name] = buf
-        return buf
-
-    def _buffer(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
-        """A buffer every element of which the caller overwrites, kept across training steps:
-        a fresh allocation of megabytes is a fresh mmap whose page faults cost more than
-        filling it. Only the wide output rows use it, copied out before the call returns."""
-        if not self.conv.training:
-            return np.empty(shape, dtype=dtype)
-        buf = self._workspace.get(name)
-        if buf is None or buf.shape != shape or buf.dtype != dtype:
-            buf = np.empty(shape, dtype=dtype)
-            self._workspace[name] = buf
-        return buf
 
     def _geometry(self, height: int, width: int) -> tuple[int, int, int, int]:
         """(H_p, W_p, H', W') for an (H, W) input."""
@@ -137,12 +113,12 @@ class DirectChannelMajorConv2d:
         (kh, kw), (ph, pw) = conv.kernel_size, conv.padding
         padded_h, padded_w, out_h, out_w = self._geometry(height, width)
         length = padded_length(out_h * padded_w, uses_simd(conv.out_channels, w.dtype))
-        x_wide = self._zeroed_buffer("x_wide", (c, n, length + (kh - 1) * padded_w + kw - 1),
-                                     w.dtype)
+        x_wide = self._workspace.array("x_wide", (c, n, length + (kh - 1) * padded_w + kw - 1),
+                                       w.dtype, zeroed=True)
         planes = x_wide[:, :, :padded_h * padded_w].reshape(c, n, padded_h, padded_w)
         planes[:, :, ph:ph + height, pw:pw + width] = x
         bias = conv.bias.data if conv.bias is not None else np.zeros(conv.out_channels, w.dtype)
-        y_wide = self._buffer("y_wide", (conv.out_channels, n, length), w.dtype)
+        y_wide = self._workspace.array("y_wide", (conv.out_channels, n, length), w.dtype)
         _rows(x_wide, w, bias, padded_w, y_wide)
         self._cache = DirectConvCache(x_wide, x.shape, (conv.out_channels, n, out_h, out_w))
         y_rows = y_wide[:, :, :out_h * padded_w].reshape(conv.out_channels, n, out_h, padded_w)
@@ -164,7 +140,8 @@ class DirectChannelMajorConv2d:
         simd = uses_simd(o, w.dtype)
         length = padded_length(out_h * padded_w, simd)  # as in forward
         input_length = padded_length(padded_h * padded_w, uses_simd(conv.in_channels, w.dtype))
-        dy_wide = self._zeroed_buffer("dy_wide", (o, n, lead + max(length, input_length)), w.dtype)
+        dy_wide = self._workspace.array("dy_wide", (o, n, lead + max(length, input_length)), w.dtype,
+                                        zeroed=True)
         rows = dy_wide[:, :, lead:lead + out_h * padded_w].reshape(o, n, out_h, padded_w)
         rows[:, :, :, :out_w] = dy
         partial = np.empty((-(-n // IMAGES_PER_CHUNK),) + w.shape, dtype=w.dtype)
@@ -183,7 +160,7 @@ class DirectChannelMajorConv2d:
         (ph, pw) = conv.padding
         padded_h, padded_w, _, _ = self._geometry(height, width)
         input_length = padded_length(padded_h * padded_w, uses_simd(c, dy_wide.dtype))
-        dx_wide = self._buffer("dx_wide", (c, n, input_length), dy_wide.dtype)
+        dx_wide = self._workspace.array("dx_wide", (c, n, input_length), dy_wide.dtype)
         _rows(dy_wide, input_grad_weights(conv.weight.data), np.zeros(c, dtype=dy_wide.dtype),
               padded_w, dx_wide)
         dx_rows = dx_wide[:, :, :padded_h * padded_w].reshape(c, n, padded_h, padded_w)
