@@ -40,7 +40,7 @@ from numpy_adam.nn.fast_direct_conv import DirectChannelMajorConv2d
 from numpy_adam.nn.loss import SoftmaxCrossEntropy
 
 from .optimizer_core import training_adam
-from .timing import interleaved_medians, median_ms, median_ratio, ratios_to
+from .timing import SETTLE_SECONDS, interleaved_medians, median_ms, median_ratio, ratios_to
 
 
 def _batch(model: CifarCNN, n: int, seed: int):
@@ -87,7 +87,8 @@ def batch_rows(batch_sizes, candidates_for, baseline: str | None, ratio_key: str
     for n in batch_sizes:
         # 3 steps per timing after a 0.3 s pause: each library runs with its own warm
         # threads, as in a training loop, not against the other's spinning ones
-        times = interleaved_medians(candidates_for(n), rounds=rounds, inner=3, settle=0.3)
+        times = interleaved_medians(candidates_for(n), rounds=rounds, inner=3,
+                                    settle=SETTLE_SECONDS)
         row = {"batch": int(n), "ms": median_ms(times)}
         if baseline is not None:
             row[ratio_key] = ratios_to(times, baseline)

@@ -40,7 +40,7 @@ from numpy_adam.nn.fast_direct_conv import DirectChannelMajorConv2d, padded_leng
 from numpy_adam.nn.im2col import output_shape
 
 from .conv_floor import conv_inputs
-from .timing import interleaved_medians, median_ms, median_ratio
+from .timing import SETTLE_SECONDS, interleaved_medians, median_ms, median_ratio
 
 ALGORITHMS = {"im2col": ChannelMajorConv2d, "direct": DirectChannelMajorConv2d}
 DIRECTIONS = {"conv1": ("forward", "weight grad"), "conv2": ("forward", "weight grad", "both grads")}
@@ -160,7 +160,7 @@ def bench_conv_algorithms(batch_sizes, rounds: int) -> list[dict]:
             layer = names[id(conv)]
             for direction in DIRECTIONS[layer]:
                 times = interleaved_medians(_candidates(conv, height, width, n, direction),
-                                            rounds=rounds, inner=3, settle=0.3,
+                                            rounds=rounds, inner=3, settle=SETTLE_SECONDS,
                                             warm_calls=1)
                 work = multiply_adds(conv, height, width, n, direction)
                 floor = sum(count * rates[kernel] for kernel, count in work.items()) / threads

@@ -34,13 +34,11 @@ from numpy_adam.optim.stats import bias_corrections
 from numpy_adam.training.config import TrainConfig
 
 from .bandwidth import ADAM_BYTES_PER_ELEMENT
-from .timing import interleaved_medians, median_ms, median_ratio
+from .timing import SETTLE_SECONDS, interleaved_medians, median_ms, median_ratio
 
 LR, BETA1, BETA2, EPS = 1e-3, 0.9, 0.999, 1e-8
 SAMPLE_SIZE = TrainConfig.sample_per_tensor  # training's element sample, which γ comes from
 
-
-SETTLE_SECONDS = 0.3  # pause before each timing: the other side's idle threads stop spinning
 
 def training_adam(params) -> Adam:
     """Adam over ``params`` as training builds it, element sample included, so a timed

@@ -12,6 +12,9 @@ from typing import Callable
 
 import numpy as np
 
+# the bench's pause before each timing (``settle``): long enough for idle OpenBLAS and OpenMP
+# threads to stop spinning (up to ~0.1 s after their last task)
+SETTLE_SECONDS = 0.3
 
 def interleaved_medians(candidates: dict[str, Callable[[], object]], rounds: int,
                         warmup: int = 2, inner: int = 1, settle: float = 0.0,
