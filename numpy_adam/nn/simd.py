@@ -17,7 +17,9 @@ registers; each operation below is one LLVM vector instruction (on AVX2 machines
 
 Bounds are the caller's job: load8/store8 do not check that i + 8 ≤ len(a). These work only
 compiled; under NUMBA_DISABLE_JIT callers must use their plain twins. Tested lane by lane
-against NumPy in tests/nn/test_simd.py.
+against NumPy in tests/nn/test_simd.py. Numba's on-disk cache of a kernel that uses them
+checks only the kernel's own file: after editing this one, delete the ``*.nbi``/``*.nbc``
+files in ``numpy_adam/nn/__pycache__``.
 """
 from __future__ import annotations
 
