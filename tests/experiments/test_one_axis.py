@@ -27,18 +27,10 @@ from numpy_adam.training.tasks import CifarData
 TINY_STEPS, TINY_WARMUP = 30, 5
 
 
-def _tiny_cifar():
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, size=(256, 3, 32, 32), dtype=np.uint8)
-    labels = rng.integers(0, 10, size=256)
-    return CifarData(images, labels, images[:64], labels[:64],
-                     images.mean(axis=(0, 2, 3)), images.std(axis=(0, 2, 3)))
-
-
 @pytest.fixture(scope="module")
-def cnn_runs(tmp_path_factory):
+def cnn_runs(tmp_path_factory, tiny_cifar):
     """{method: Run}: the plan's settings on a tiny CNN (float32), 30 steps at batch 16."""
-    root, data = tmp_path_factory.mktemp("one_axis_cnn"), _tiny_cifar()
+    root, data = tmp_path_factory.mktemp("one_axis_cnn"), tiny_cifar
     runs = {}
     for e in one_axis_experiments("quick"):
         config = dataclasses.replace(e.config, steps=TINY_STEPS, batch_size=16, channels=(2, 4),

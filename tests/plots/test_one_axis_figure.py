@@ -14,20 +14,15 @@ from numpy_adam.plots.one_axis_figure import (RMS_BINS, build_one_axis_figure,
                                               draw_one_axis_figure)
 from numpy_adam.plots.spread_figure import DPI
 from numpy_adam.training.loop import train
-from numpy_adam.training.tasks import CifarData
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 STEPS, WARMUP = 20, 4
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, tiny_cifar):
     """{method: Run}: the plan's settings on a tiny CNN with synthetic CIFAR-shaped data."""
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, size=(256, 3, 32, 32), dtype=np.uint8)
-    labels = rng.integers(0, 10, size=256)
-    data = CifarData(images, labels, images[:64], labels[:64], images.mean(axis=(0, 2, 3)),
-                     images.std(axis=(0, 2, 3)))
+    data = tiny_cifar  # tests/conftest.py
     root = tmp_path_factory.mktemp("one_axis_figure")
     out = {}
     for e in one_axis_experiments("quick"):

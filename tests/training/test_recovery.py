@@ -17,18 +17,8 @@ from numpy_adam.training.checkpoint import load_checkpoint
 from numpy_adam.training.config import TrainConfig
 from numpy_adam.training.lock import RunLock, RunLocked
 from numpy_adam.training.loop import TrainingDiverged, train
-from numpy_adam.training.tasks import CifarData
 
 QUAD = TrainConfig(model="quadratic", optimizer="adam", lr=0.01, steps=40, checkpoint_every=10)
-
-
-@pytest.fixture(scope="module")
-def tiny_cifar():
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, size=(256, 3, 32, 32), dtype=np.uint8)
-    labels = rng.integers(0, 10, size=256)
-    return CifarData(images, labels, images[:64], labels[:64],
-                     images.mean(axis=(0, 2, 3)), images.std(axis=(0, 2, 3)))
 
 
 # --- one writer per folder -------------------------------------------------------------------
