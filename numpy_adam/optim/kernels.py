@@ -308,15 +308,35 @@ def sgd_step_kernel(theta, g, b, probe_m, probe_v, chunks, scalars, probe, compu
         _reduce_partials(chunks)
 
 
+SCAN_STREAMS = 4  # the finite check reads a chunk as this many interleaved streams
+assert CHUNK_SIZE % SCAN_STREAMS == 0, "_count_nonfinite_range splits whole chunks evenly"
+
+
+@njit(**_JIT)
+def _is_nonfinite(x, i):
+    """1 if x[i] is NaN or ±Inf, else 0, as int32 (|x| < ∞ is False exactly for those; a
+    comparison, so no floating-point warning when run as Python)."""
+    return np.int32(not abs(x[np.uint64(i)]) < np.inf)  # unsigned index: as in _adam_block
+
+
 @njit(**_JIT)
 def _count_nonfinite_range(x, a, b):
-    """Number of NaN/±Inf among x[a:b] (|x| < ∞ is False exactly for those; a comparison, so
-    no floating-point warning when run as Python). An int32 count of 0/1 terms, summed without
-    a branch, so the loop vectorizes (b − a < 2³¹)."""
+    """Number of NaN/±Inf among x[a:b]: an int32 count of 0/1 terms, summed without a branch,
+    so the loop vectorizes (b − a < 2³¹).
+
+    A whole chunk is read as SCAN_STREAMS interleaved streams (piece q of the chunk at
+    offset k, for every q, then k + 1): a single stream is not enough to keep memory busy,
+    since one core's prefetcher follows each stream on its own, and this check reads only g,
+    where the update kernels read four arrays at once. A short last chunk is one stream."""
     n = np.int32(0)
-    for k in range(b - a):
-        i = np.uint64(a + k)  # as in _adam_block
-        n += np.int32(not abs(x[i]) < np.inf)
+    piece = CHUNK_SIZE // SCAN_STREAMS
+    if b - a == CHUNK_SIZE:
+        for k in range(piece):
+            for q in range(SCAN_STREAMS):
+                n += _is_nonfinite(x, a + q * piece + k)
+    else:
+        for k in range(b - a):
+            n += _is_nonfinite(x, a + k)
     return n
 
 

@@ -161,6 +161,26 @@ def test_count_nonfinite_across_chunks(parallel):
     assert kernels.count_nonfinite(x[:0], parallel) == 0, "empty array"
 
 
+@pytest.mark.parametrize("parallel", [False, True])
+def test_count_nonfinite_every_stream_position(parallel):
+    """A whole chunk is read as SCAN_STREAMS interleaved pieces: a bad value at the first and
+    last element of every piece, and at random places, is counted exactly once, as
+    NumPy counts it."""
+    from numpy_adam.optim import kernels
+    size = 2 * kernels.CHUNK_SIZE + 100
+    piece = kernels.CHUNK_SIZE // kernels.SCAN_STREAMS
+    edges = [c * kernels.CHUNK_SIZE + q * piece + d for c in range(2)
+             for q in range(kernels.SCAN_STREAMS) for d in (0, piece - 1)]
+    rng = np.random.default_rng(7)
+    for positions in ([e] for e in edges):
+        x = np.ones(size, dtype=np.float32)
+        x[positions] = np.nan
+        assert kernels.count_nonfinite(x, parallel) == 1, f"bad value at {positions[0]}"
+    x = np.ones(size, dtype=np.float32)
+    x[rng.choice(size, 300, replace=False)] = rng.choice([np.nan, np.inf, -np.inf], 300)
+    assert kernels.count_nonfinite(x, parallel) == np.count_nonzero(~np.isfinite(x)) == 300
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_public_kernel_call_equals_step_bitwise(dtype, make_params):
     """The public pieces (build_chunks, adam_scalars/sgd_scalars/probe_scalars, the kernels)
