@@ -125,6 +125,7 @@ def bench_optimizer_core(sizes, bandwidth: float, rounds: int, torch=None) -> li
 
 IN_CACHE_SIZES = (1 << 15, 1 << 16)  # θ, g, m, v: 0.5 and 1 MiB, inside a core's L2 cache
 IN_CACHE_CALLS = 50                  # kernel calls per timing of the in-cache rate
+NONFINITE_CHECK_BYTES = 4            # Adam.step()'s NaN/Inf check reads g once (float32)
 
 
 def _in_cache_adam(n: int) -> Adam:
@@ -137,12 +138,19 @@ def _in_cache_adam(n: int) -> Adam:
     return adam
 
 
-def bench_compute_rate(rounds: int, threads: int, n_large: int = 10**7, torch=None) -> dict:
+def bench_compute_rate(rounds: int, threads: int, n_large: int = 10**7, torch=None,
+                       bandwidth: float | None = None) -> dict:
     """ns per element of the Adam kernel on one thread, in cache, with and without statistics;
     the floor that rate puts on a step over ``n_large`` elements on ``threads`` threads; and,
     with torch, that floor against torch's fused Adam over ``n_large`` elements, timed in
     the same interleaved rounds (a shared machine's speed drifts over minutes, so a floor
     from one moment against torch's time from another would not prove anything).
+
+    With ``bandwidth`` (bytes/s, :mod:`.bandwidth`) also the floor of the whole
+    ``Adam.step()`` with statistics: the kernel's arithmetic floor plus the exact NaN/Inf check
+    of g before it, which must read g (4 bytes per element) before anything is written, so it
+    cannot overlap the kernel: t_step ≥ t_kernel floor + 4 n / bandwidth. (The bandwidth term
+    is an estimate, not a bound; see :mod:`.bandwidth`.)
 
     The rate is the difference of two in-cache sizes, (t(2¹⁶) − t(2¹⁵)) / 2¹⁵, so the fixed
     cost of a call (building the scalars, the Numba dispatch) cancels.
@@ -151,7 +159,9 @@ def bench_compute_rate(rounds: int, threads: int, n_large: int = 10**7, torch=No
              "floor_ms": {variant: ms for n_large elements on ``threads`` threads},
              "n_large": n_large, "threads": threads,
              with torch also "torch_ms" and "best_speed_vs_torch": {variant: the speed vs
-             torch's fused Adam the floor allows, median over rounds of torch / floor}}
+             torch's fused Adam the floor allows, median over rounds of torch / floor};
+             with bandwidth also "step_floor": {"check_ms": 4 n / bandwidth, "ms": the
+             kernel-with-statistics floor plus check_ms, and with torch "best_speed_vs_torch"}}
     """
     small, big = (_in_cache_adam(n) for n in IN_CACHE_SIZES)
 
@@ -182,4 +192,10 @@ def bench_compute_rate(rounds: int, threads: int, n_large: int = 10**7, torch=No
         result["torch_ms"] = 1e3 * float(np.median(times["torch"]))
         result["best_speed_vs_torch"] = {k: float(np.median(times["torch"] / t))
                                          for k, t in floor.items()}
+    if bandwidth is not None:
+        check = NONFINITE_CHECK_BYTES * n_large / bandwidth  # seconds: one read of g
+        step = floor["fused+stats kernel"] + check
+        result["step_floor"] = {"check_ms": 1e3 * check, "ms": 1e3 * float(np.median(step))}
+        if torch is not None:
+            result["step_floor"]["best_speed_vs_torch"] = float(np.median(times["torch"] / step))
     return result

@@ -112,6 +112,13 @@ def _compute_rate_lines(report: dict) -> list[str]:
         if torch:
             line += f" {rate['best_speed_vs_torch'][name]:.2f}× |"
         lines.append(line)
+    step = rate.get("step_floor")
+    if step is not None:
+        line = (f"| Adam.step() with statistics: the kernel's floor + the NaN/Inf check's read of "
+                f"g at the measured bandwidth ({step['check_ms']:.2f} ms) | — | {step['ms']:.2f} |")
+        if torch:
+            line += f" {step['best_speed_vs_torch']:.2f}× |"
+        lines.append(line)
     return lines
 
 

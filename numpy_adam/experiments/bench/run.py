@@ -51,7 +51,8 @@ def _sections(config: BenchConfig, torch, data_dir) -> dict:
                                                     config.optimizer_rounds, torch)
     report["optimizer_compute_rate"] = bench_compute_rate(config.optimizer_rounds,
                                                           numba.config.NUMBA_NUM_THREADS,
-                                                          max(config.optimizer_sizes), torch)
+                                                          max(config.optimizer_sizes), torch,
+                                                          bandwidth)
     cifar = {"load": bench_cifar_load(data_dir) if config.load_cifar else {"skipped": "disabled"}}
     cifar["training_memory"] = (bench_training_memory(config.train_steps, data_dir)
                                 if config.train_steps else {"skipped": "disabled"})

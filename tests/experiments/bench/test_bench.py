@@ -63,6 +63,11 @@ def _check_common(report: dict) -> None:
     # a difference of two timings: its sign is not asserted (no timed assertions), only form
     assert all(math.isfinite(v) for v in rate["ns_per_element"].values()), rate
     assert set(rate["floor_ms"]) == set(rate["ns_per_element"]) and rate["n_large"] == 1000, rate
+    step = rate["step_floor"]  # the kernel's floor plus one read of g (4 B/element) at bandwidth
+    check_ms = 1e3 * 4 * 1000 / (1e9 * report["bandwidth"]["gb_per_s"])
+    assert step["check_ms"] == pytest.approx(check_ms, rel=1e-9), (step, report["bandwidth"])
+    assert step["ms"] == pytest.approx(rate["floor_ms"]["fused+stats kernel"] + check_ms,
+                                       rel=1e-6, abs=1e-9), step
     assert report["bandwidth"]["gb_per_s"] > 0, report["bandwidth"]
     assert report["cifar10"]["load"] == {"skipped": "disabled"}, report["cifar10"]
     assert "skipped" in report["cifar10"]["training_memory"], report["cifar10"]
@@ -89,6 +94,7 @@ def test_bench_json_with_torch():
     rate = report["optimizer_compute_rate"]
     assert rate["torch_ms"] > 0 and set(rate["best_speed_vs_torch"]) == set(
         rate["ns_per_element"]), rate
+    assert math.isfinite(rate["step_floor"]["best_speed_vs_torch"]), rate["step_floor"]
 
 
 def test_bench_json_without_torch_has_no_torch_columns():
@@ -114,6 +120,7 @@ def test_bench_json_without_torch_has_no_torch_columns():
     assert "torch step" not in floor["ms"] and "ratio_vs_torch_step" not in floor, floor
     rate = report["optimizer_compute_rate"]
     assert "torch_ms" not in rate and "best_speed_vs_torch" not in rate, rate
+    assert "best_speed_vs_torch" not in rate["step_floor"], rate["step_floor"]
     assert "torch: not installed" in format_report(report)
 
 
