@@ -22,6 +22,7 @@ from numpy_adam.nn.conv import Conv2d
 from numpy_adam.nn.fast_conv import ChannelMajorConv2d
 from numpy_adam.nn.fast_conv import swap_batch_and_channels as cm
 from numpy_adam.nn.fast_direct_conv import DirectChannelMajorConv2d
+from numpy_adam.nn.fast_spectral_conv import SpectralChannelMajorConv2d
 from numpy_adam.nn.fast_fused import BatchNormReLUMaxPool
 from numpy_adam.nn.fast_kernels import col2im_cn, im2col_cn
 from numpy_adam.nn.im2col import col2im, im2col
@@ -57,9 +58,9 @@ def test_im2col_and_col2im_kernels_match_numpy(kernel, stride, padding):
                    "col2im_cn scatter-adds as col2im")
 
 
-# -- ChannelMajorConv2d and DirectChannelMajorConv2d vs Conv2d --------------------------------
-FAST_CONVS = [ChannelMajorConv2d, DirectChannelMajorConv2d]
-# every window for im2col; the stride-1 ones for the direct convolution
+# -- ChannelMajorConv2d, DirectChannelMajorConv2d, SpectralChannelMajorConv2d vs Conv2d ------
+FAST_CONVS = [ChannelMajorConv2d, DirectChannelMajorConv2d, SpectralChannelMajorConv2d]
+# every window for im2col; the stride-1 ones for the direct and spectral convolutions
 CONV_CASES = [(fast, *window) for fast in FAST_CONVS for window in WINDOWS
               if fast is ChannelMajorConv2d or window[1] == (1, 1)]
 
@@ -204,6 +205,13 @@ def test_fused_stage_overwrite_input_writes_the_normalised_input():
      np.zeros((3, 1, 5, 5), np.float32), TypeError, r"float32 does not match .* float64"),
     (lambda: DirectChannelMajorConv2d(Conv2d(3, 2, 3, dtype=np.float64)), np.zeros((3, 1, 5, 2)),
      ValueError, r"input width 2 \(padded: 2\) is smaller than the kernel width 3"),
+    (lambda: SpectralChannelMajorConv2d(Conv2d(3, 2, 3, dtype=np.float64)),
+     np.zeros((2, 1, 5, 5)), ValueError,
+     r"SpectralChannelMajorConv2d: expected a channel-major \(C=3, N, H, W\) array"),
+    (lambda: SpectralChannelMajorConv2d(Conv2d(3, 2, 3, dtype=np.float64)),
+     np.zeros((3, 1, 5, 5), np.float32), TypeError, r"float32 does not match .* float64"),
+    (lambda: SpectralChannelMajorConv2d(Conv2d(3, 2, 3, dtype=np.float64)), np.zeros((3, 1, 2, 5)),
+     ValueError, r"input height 2 \(padded: 2\) is smaller than the kernel height 3"),
     (lambda: BatchNormReLUMaxPool(BatchNorm2d(2, dtype=np.float64), MaxPool2d(2)),
      np.zeros((3, 1, 4, 4)), ValueError, r"BatchNormReLUMaxPool: expected .*\(C=2, N, H, W\)"),
     (lambda: BatchNormReLUMaxPool(BatchNorm2d(2, dtype=np.float64), MaxPool2d(2)),
@@ -211,7 +219,8 @@ def test_fused_stage_overwrite_input_writes_the_normalised_input():
     (lambda: BatchNormReLUMaxPool(BatchNorm2d(2, dtype=np.float64), MaxPool2d(1)),
      np.zeros((2, 1, 1, 1)), ValueError, r"more than 1 value per channel"),
 ], ids=["conv channels", "conv rank", "conv dtype", "conv too small", "direct channels",
-        "direct dtype", "direct too small", "fused channels",
+        "direct dtype", "direct too small", "spectral channels", "spectral dtype",
+        "spectral too small", "fused channels",
         "fused dtype", "fused one value"])
 def test_bad_forward_inputs(make, x, error, match):
     with pytest.raises(error, match=match):
@@ -226,6 +235,11 @@ def test_bad_constructor_arguments():
     with pytest.raises(ValueError, match=r"only stride 1 is supported, got stride \(2, 1\); use "
                                          "ChannelMajorConv2d"):
         DirectChannelMajorConv2d(Conv2d(3, 2, 3, stride=(2, 1)))
+    with pytest.raises(TypeError, match="SpectralChannelMajorConv2d: conv must be a Conv2d"):
+        SpectralChannelMajorConv2d(Linear(2, 2))
+    with pytest.raises(ValueError, match=r"only stride 1 is supported, got stride \(1, 2\); use "
+                                         "ChannelMajorConv2d"):
+        SpectralChannelMajorConv2d(Conv2d(3, 2, 3, stride=(1, 2)))
     with pytest.raises(TypeError, match="bn must be a BatchNorm2d, got MaxPool2d"):
         BatchNormReLUMaxPool(MaxPool2d(2), MaxPool2d(2))
     with pytest.raises(TypeError, match="pool must be a MaxPool2d, got ReLU"):
