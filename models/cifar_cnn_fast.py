@@ -11,17 +11,20 @@ layout (C, N, H, W), so the convs' GEMM outputs need no transposes, with the fas
     x (N, 3, S, S)       to_channel_major: one transposing copy       (3, N, S, S)
     conv1_cn             ChannelMajorConv2d(conv1)                    (c1, N, S, S)
     block1               BatchNormReLUMaxPool(bn1, pool1)             (c1, N, S/2, S/2)
-    conv2_cn             ChannelMajorConv2d(conv2)                    (c2, N, S/2, S/2)
+    conv2_cn             SpectralChannelMajorConv2d(conv2)            (c2, N, S/2, S/2)
     block2               BatchNormReLUMaxPool(bn2, pool2)             (c2, N, S/4, S/4)
     flatten_cn           back to NCHW order, flattened                (N, c2·(S/4)²)
     fc1, bn3, relu3, fc2 the reference layers                         (N, num_classes)
 
 (relu1, relu2 and flatten_features are not called: the fused stages and flatten_cn do their
 work; pool1 and pool2 only lend their window.) The stages are plain objects, not
-submodules, so they add no state_dict keys. The convs are im2col + GEMM
-(ChannelMajorConv2d), not the direct convolution (DirectChannelMajorConv2d): in whole
-training steps the direct convolution was not faster (``numpy-adam bench`` times both ways,
-and each conv per direction; README, Performance).
+submodules, so they add no state_dict keys. Each conv runs the algorithm that made whole
+training steps fastest (``numpy-adam bench`` times each conv per layer and direction, and
+whole steps with the alternatives; README, Performance): conv1, with 3 input channels, by
+im2col + GEMM (ChannelMajorConv2d); conv2, 16 → 32 channels, in the frequency domain
+(SpectralChannelMajorConv2d: one small matrix product per frequency instead of im2col's
+25-fold copy of its input). The direct convolution (DirectChannelMajorConv2d) was not faster
+in whole steps for either.
 
 Backward contract. ``backward(dlogits)`` takes dlogits of the logits' shape and dtype,
 once per forward (as CifarCNN's), assigns every parameter's gradient and returns None: it
@@ -31,8 +34,8 @@ state_dict, when the input gradient is needed (gradient checks).
 
 Agreement with CifarCNN is tested in tests/models/test_cifar_cnn_fast.py (logits, every
 parameter gradient, running statistics; train and eval; float64 and float32). The two
-differ by rounding only: batch statistics summed in float64, dW's GEMM in the transposed
-orientation, the order of ReLU and max.
+differ by rounding only: batch statistics summed in float64, conv1 dW's GEMM in the transposed
+orientation, conv2's sums taken through the frequency domain, the order of ReLU and max.
 """
 from __future__ import annotations
 
@@ -40,6 +43,7 @@ import numpy as np
 
 from numpy_adam.nn.fast_conv import ChannelMajorConv2d, swap_batch_and_channels
 from numpy_adam.nn.fast_fused import BatchNormReLUMaxPool
+from numpy_adam.nn.fast_spectral_conv import SpectralChannelMajorConv2d
 
 from .cifar_cnn import POOL, CifarCNN, CifarCNNCache
 
@@ -63,7 +67,7 @@ class FastCifarCNN(CifarCNN):
         self.conv1_cn = ChannelMajorConv2d(self.conv1)
         # overwrite_input: x̂ goes into the conv output, which nothing else reads
         self.block1 = BatchNormReLUMaxPool(self.bn1, self.pool1, overwrite_input=True)
-        self.conv2_cn = ChannelMajorConv2d(self.conv2)
+        self.conv2_cn = SpectralChannelMajorConv2d(self.conv2)
         self.block2 = BatchNormReLUMaxPool(self.bn2, self.pool2, overwrite_input=True)
 
     @staticmethod

@@ -12,9 +12,12 @@ training_adam`):
     numpy_batch_spread  FastCifarCNN's step plus the within-batch spread probe that
                         ``--batch-spread`` adds (:mod:`numpy_adam.models.batch_spread`);
                         ``batch_spread_vs_ours`` gives its cost as a multiple of ours
-    numpy_direct_convs  FastCifarCNN with both convs run by DirectChannelMajorConv2d
-                        instead of im2col + GEMM; ``direct_convs_vs_ours`` is the whole-step
-                        measurement behind FastCifarCNN's choice of im2col
+    numpy_im2col_convs  FastCifarCNN with both convs run by im2col + GEMM
+                        (ChannelMajorConv2d), conv2 included; ``im2col_convs_vs_ours`` is
+                        the whole-step measurement behind its spectral conv2
+    numpy_direct_convs  FastCifarCNN with both convs run by DirectChannelMajorConv2d;
+                        ``direct_convs_vs_ours`` is the whole-step measurement behind not
+                        using it
     torch               the PyTorch twin, x without requires_grad, with our thread count,
                         when torch is installed: timed in its own process, one side at a time
                         (:mod:`.isolated`, :mod:`.torch_worker`)
@@ -36,6 +39,7 @@ import numpy as np
 from numpy_adam.models.batch_spread import BatchSpread
 from numpy_adam.models.cifar_cnn import CifarCNN
 from numpy_adam.models.cifar_cnn_fast import FastCifarCNN
+from numpy_adam.nn.fast_conv import ChannelMajorConv2d
 from numpy_adam.nn.fast_direct_conv import DirectChannelMajorConv2d
 from numpy_adam.nn.loss import SoftmaxCrossEntropy
 
@@ -52,15 +56,19 @@ def _batch(model: CifarCNN, n: int, seed: int):
     return x, labels
 
 
+CONV_STAGES = {"im2col": ChannelMajorConv2d, "direct": DirectChannelMajorConv2d}
+
+
 def numpy_step_fn(n: int, model_cls: type[CifarCNN] = FastCifarCNN, batch_spread=False,
-                  direct_convs=False):
+                  convs: str | None = None):
     """(a zero-argument callable doing one full training step at batch n, the model); with
     ``batch_spread`` the step also measures the within-batch spread, as --batch-spread does;
-    with ``direct_convs`` a FastCifarCNN's two conv stages are DirectChannelMajorConv2d."""
+    with ``convs`` ("im2col" or "direct") both conv stages of a FastCifarCNN are that
+    algorithm (:data:`CONV_STAGES`) instead of its own choice."""
     model = model_cls(rng=np.random.default_rng(0))
-    if direct_convs:
-        model.conv1_cn = DirectChannelMajorConv2d(model.conv1)
-        model.conv2_cn = DirectChannelMajorConv2d(model.conv2)
+    if convs is not None:
+        model.conv1_cn = CONV_STAGES[convs](model.conv1)
+        model.conv2_cn = CONV_STAGES[convs](model.conv2)
     opt = training_adam(model.named_parameters())
     loss = SoftmaxCrossEntropy()
     x, labels = _batch(model, n, 1)
@@ -106,9 +114,9 @@ def bench_cnn_step(batch_sizes, rounds: int, torch=None) -> list[dict]:
         ours, model = numpy_step_fn(n, FastCifarCNN)
         plain, _ = numpy_step_fn(n, CifarCNN)
         probed, _ = numpy_step_fn(n, FastCifarCNN, batch_spread=True)
-        direct, _ = numpy_step_fn(n, FastCifarCNN, direct_convs=True)
-        candidates = {"numpy": ours, "numpy_plain_layers": plain, "numpy_batch_spread": probed,
-                      "numpy_direct_convs": direct}
+        candidates = {"numpy": ours, "numpy_plain_layers": plain, "numpy_batch_spread": probed}
+        for name in CONV_STAGES:
+            candidates[f"numpy_{name}_convs"], _ = numpy_step_fn(n, FastCifarCNN, convs=name)
         if torch is not None:  # the same step in the PyTorch twin, with the same weights and batch
             candidates["torch"] = torch.candidate("cnn_step", n)
         return candidates
@@ -116,10 +124,11 @@ def bench_cnn_step(batch_sizes, rounds: int, torch=None) -> list[dict]:
     rows = batch_rows(batch_sizes, candidates_for, "torch" if torch is not None else None,
                       "ratio_vs_torch", rounds,
                       also={"batch_spread_vs_ours": ("numpy", "numpy_batch_spread"),
-                            "direct_convs_vs_ours": ("numpy", "numpy_direct_convs")})
+                            **{f"{name}_convs_vs_ours": ("numpy", f"numpy_{name}_convs")
+                               for name in CONV_STAGES}})
     for row in rows:  # the torch ratios are of the two ways to train, not of the variants
-        row.get("ratio_vs_torch", {}).pop("numpy_batch_spread", None)
-        row.get("ratio_vs_torch", {}).pop("numpy_direct_convs", None)
+        for name in ["numpy_batch_spread"] + [f"numpy_{name}_convs" for name in CONV_STAGES]:
+            row.get("ratio_vs_torch", {}).pop(name, None)
     return rows
 
 

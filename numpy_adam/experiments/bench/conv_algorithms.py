@@ -1,4 +1,4 @@
-"""The CNN's two convolutions per direction, im2col + GEMM against the direct convolution.
+"""The CNN's two convolutions per direction: im2col + GEMM, the direct and the spectral one.
 
 For conv1 and conv2 of the default CifarCNN at batch N, float32, the same weights and
 inputs, each timed in interleaved rounds (medians):
@@ -8,15 +8,17 @@ inputs, each timed in interleaved rounds (medians):
                                                                ``backward_params_only``
     both grads    ∂L/∂W, ∂L/∂b and ∂L/∂x (what conv2 needs)    ``backward``
 
-for :class:`~numpy_adam.nn.fast_conv.ChannelMajorConv2d` ("im2col") and
-:class:`~numpy_adam.nn.fast_direct_conv.DirectChannelMajorConv2d` ("direct"). A backward
-needs its own forward first; :class:`BackwardTimer` runs that forward untimed and times the
-backward alone. Each timing starts after a 0.3 s pause (the other side's idle OpenBLAS or
-Numba threads stop spinning) and, for forwards, one untimed call (its own threads awake).
-``ratio`` is the median over rounds of direct / im2col: below 1 the direct convolution is
-faster. A layer's directions are not independent choices: an im2col backward needs the
-columns its forward built. FastCifarCNN's choice is made on whole training steps: the
-CNN step table's "with direct convs / ours" (:mod:`.cnn_step`).
+for :class:`~numpy_adam.nn.fast_conv.ChannelMajorConv2d` ("im2col"),
+:class:`~numpy_adam.nn.fast_direct_conv.DirectChannelMajorConv2d` ("direct") and
+:class:`~numpy_adam.nn.fast_spectral_conv.SpectralChannelMajorConv2d` ("spectral"). A
+backward needs its own forward first; :class:`BackwardTimer` runs that forward untimed and
+times the backward alone. Each timing starts after a 0.3 s pause (the other side's idle
+OpenBLAS or Numba threads stop spinning) and, for forwards, one untimed call (its own threads
+awake). ``ratio_vs_im2col`` holds the medians over rounds of direct / im2col and spectral /
+im2col: below 1 that algorithm is faster. A layer's directions are not independent choices:
+a backward needs what its own forward kept (im2col's columns, the spectral input spectrum).
+FastCifarCNN's choice is made on whole training steps: the CNN step table (:mod:`.cnn_step`)
+times the step with the alternatives.
 
 The floor of the direct design. Each row also gets ``direct_floor_ms``: the row's
 multiply-adds (of the wide rows, thrown-away columns included; :mod:`~numpy_adam.nn.
@@ -37,12 +39,14 @@ from numpy_adam.models.cifar_cnn import CifarCNN
 from numpy_adam.nn.direct_kernels_simd import correlate_rows_simd, correlate_weight_grad_simd
 from numpy_adam.nn.fast_conv import ChannelMajorConv2d
 from numpy_adam.nn.fast_direct_conv import DirectChannelMajorConv2d, padded_length
+from numpy_adam.nn.fast_spectral_conv import SpectralChannelMajorConv2d
 from numpy_adam.nn.im2col import output_shape
 
 from .conv_floor import conv_inputs
 from .timing import SETTLE_SECONDS, interleaved_medians, median_ms, median_ratio
 
-ALGORITHMS = {"im2col": ChannelMajorConv2d, "direct": DirectChannelMajorConv2d}
+ALGORITHMS = {"im2col": ChannelMajorConv2d, "direct": DirectChannelMajorConv2d,
+              "spectral": SpectralChannelMajorConv2d}
 DIRECTIONS = {"conv1": ("forward", "weight grad"), "conv2": ("forward", "weight grad", "both grads")}
 
 
@@ -147,9 +151,9 @@ def multiply_adds(conv, height: int, width: int, n: int, direction: str) -> dict
 
 
 def bench_conv_algorithms(batch_sizes, rounds: int) -> list[dict]:
-    """Rows {"batch", "layer", "direction", "ms": {"im2col", "direct"}, "ratio",
-    "direct_floor_ms"}: each conv of the default CifarCNN, each direction it runs in
-    training, each batch size (module doc)."""
+    """Rows {"batch", "layer", "direction", "ms": {"im2col", "direct", "spectral"},
+    "ratio_vs_im2col": {"direct", "spectral"}, "direct_floor_ms"}: each conv of the default
+    CifarCNN, each direction it runs in training, each batch size (module doc)."""
     rates = in_cache_rates(rounds)
     threads = numba.get_num_threads()
     model = CifarCNN(rng=np.random.default_rng(0))
@@ -166,6 +170,7 @@ def bench_conv_algorithms(batch_sizes, rounds: int) -> list[dict]:
                 floor = sum(count * rates[kernel] for kernel, count in work.items()) / threads
                 rows.append({"batch": int(n), "layer": layer, "direction": direction,
                              "ms": median_ms(times),
-                             "ratio": median_ratio(times, "direct", "im2col"),
+                             "ratio_vs_im2col": {name: median_ratio(times, name, "im2col")
+                                                 for name in ALGORITHMS if name != "im2col"},
                              "direct_floor_ms": floor / 1e6, "ns_per_multiply_add": rates})
     return rows

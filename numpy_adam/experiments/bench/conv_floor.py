@@ -1,8 +1,8 @@
-"""The floor of the im2col design: what the CNN step's convolutions cost with nothing else.
+"""The floor of each conv design: what the CNN step's convolutions cost with nothing else.
 
-Our convs are im2col + one GEMM (forward), and two GEMMs + col2im (backward). For a conv
-with C input and O output channels, a k × k kernel and L = N·H'·W' output positions, the
-training step of FastCifarCNN runs
+With im2col a conv is one GEMM (forward), and two GEMMs + col2im (backward). For a conv
+with C input and O output channels, a k × k kernel and L = N·H'·W' output positions, a
+training step with im2col convs runs
 
     conv1 forward  Y₁ = W₁ · cols₁          (O₁ × C₁k²) · (C₁k² × L₁)
     conv1 dW       dW₁ = cols₁ · dY₁ᵀ        (C₁k² × L₁) · (L₁ × O₁)   (no dX: input image)
@@ -17,16 +17,20 @@ the same batch size when torch is installed. If the floor's ratio to PyTorch's s
 a target, no tuning of the other stages can reach that target with this design. The shapes
 come from the model's public layers (conv1, pool1, conv2) and image_size.
 
-The same five pieces of work done by the direct convolution
-(:class:`~numpy_adam.nn.fast_direct_conv.DirectChannelMajorConv2d`: conv1 forward and weight
-gradient, conv2 forward and both gradients, copies into and out of its padded rows
-included) are the third candidate, "direct convs": the floor of the design without im2col.
+The same five pieces of work done by the conv stages themselves (conv1 forward and weight
+gradient, conv2 forward and both gradients, every copy they make included) are the other
+candidates: "direct convs" by the direct convolution
+(:class:`~numpy_adam.nn.fast_direct_conv.DirectChannelMajorConv2d`) for both, and "our
+convs" by FastCifarCNN's own stages (im2col conv1, spectral conv2,
+:class:`~numpy_adam.nn.fast_spectral_conv.SpectralChannelMajorConv2d`): the floor of the
+design that training runs.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from numpy_adam.models.cifar_cnn import CifarCNN
+from numpy_adam.models.cifar_cnn_fast import FastCifarCNN
 from numpy_adam.nn.fast_direct_conv import DirectChannelMajorConv2d
 from numpy_adam.nn.fast_kernels import col2im_cn, im2col_cn
 from numpy_adam.nn.im2col import output_shape
@@ -81,13 +85,16 @@ def conv_work(n: int, model: CifarCNN):
     return gemms, gemms_and_data_movement
 
 
-def direct_conv_work(n: int, model: CifarCNN):
-    """A zero-argument callable for batch n: the step's five conv directions by the direct
-    convolution (conv1 forward + weight grad, conv2 forward + weight and input grads)."""
+def stage_conv_work(n: int, model: FastCifarCNN, stages=None):
+    """A zero-argument callable for batch n: the step's five conv directions (conv1 forward
+    + weight grad, conv2 forward + weight and input grads) by ``stages``, the two conv
+    stage classes (default: the model's own, ``conv1_cn`` and ``conv2_cn``)."""
     rng = np.random.default_rng(n)
+    if stages is None:
+        stages = (type(model.conv1_cn), type(model.conv2_cn))
     steps = []
-    for conv, (height, width) in conv_inputs(model):
-        fast = DirectChannelMajorConv2d(conv)
+    for stage, (conv, (height, width)) in zip(stages, conv_inputs(model)):
+        fast = stage(conv)
         out_h, out_w = output_shape((n, conv.in_channels, height, width), conv.kernel_size,
                                     conv.stride, conv.padding, "conv")
         x = rng.standard_normal((conv.in_channels, n, height, width), dtype=np.float32)
@@ -110,8 +117,10 @@ def bench_conv_floor(batch_sizes, rounds: int, torch=None) -> list[dict]:
     def candidates_for(n):
         _, model = numpy_step_fn(n)
         gemms, with_movement = conv_work(n, model)
+        direct = (DirectChannelMajorConv2d, DirectChannelMajorConv2d)
         candidates = {"conv GEMMs": gemms, "conv GEMMs + im2col/col2im": with_movement,
-                      "direct convs": direct_conv_work(n, model)}
+                      "direct convs": stage_conv_work(n, model, direct),
+                      "our convs": stage_conv_work(n, model)}
         if torch is not None:  # PyTorch's whole step, in its own process (.isolated)
             candidates["torch step"] = torch.candidate("cnn_step", n)
         return candidates

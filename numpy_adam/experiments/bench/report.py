@@ -25,8 +25,8 @@ def _header(report: dict) -> list[str]:
 def _cnn_table(report: dict) -> list[str]:
     torch = report["torch_available"]
     head = ("| batch | ours ms/step | plain layers ms/step | with --batch-spread / ours | "
-            "with direct convs / ours |")
-    rule = "| ---: | ---: | ---: | ---: | ---: |"
+            "with im2col convs / ours | with direct convs / ours |")
+    rule = "| ---: | ---: | ---: | ---: | ---: | ---: |"
     if torch:
         head += " torch ms/step | ours / torch | plain / torch |"
         rule += " ---: | ---: | ---: |"
@@ -35,7 +35,8 @@ def _cnn_table(report: dict) -> list[str]:
     for row in report["cnn_step"]:
         ms = row["ms"]
         line = (f"| {row['batch']} | {ms['numpy']:.1f} | {ms['numpy_plain_layers']:.1f} | "
-                f"{row['batch_spread_vs_ours']:.2f}× | {row['direct_convs_vs_ours']:.2f}× |")
+                f"{row['batch_spread_vs_ours']:.2f}× | {row['im2col_convs_vs_ours']:.2f}× | "
+                f"{row['direct_convs_vs_ours']:.2f}× |")
         if torch:
             r = row["ratio_vs_torch"]
             line += (f" {ms['torch']:.1f} | {r['numpy']:.2f}× | "
@@ -62,7 +63,8 @@ def _conv_floor_table(report: dict) -> list[str]:
         return []
     torch = report["torch_available"]
     lines = ["", "Floor of each conv design: the step's conv work alone, im2col's GEMMs without "
-             "and with im2col/col2im, and the direct convolution (ms, median)"
+             "and with im2col/col2im, the direct convolution, and our convs (im2col conv1, "
+             "spectral conv2) (ms, median)"
              + (", and their ratio to PyTorch's whole step" if torch else ""), ""]
     parts = [k for k in report["conv_floor"][0]["ms"] if k != "torch step"]
     head = "| batch | " + " | ".join(parts) + (" | torch step | " + " | ".join(
@@ -81,15 +83,18 @@ def _conv_algorithms_table(report: dict) -> list[str]:
     if "conv_algorithms" not in report:
         return []
     rates = report["conv_algorithms"][0]["ns_per_multiply_add"]
-    lines = ["", "Convolutions per layer and direction: im2col + GEMM against the direct "
-             "convolution (ms, median; ratio = median of direct / im2col); the direct floor is "
+    lines = ["", "Convolutions per layer and direction: im2col + GEMM, the direct and the spectral "
+             "convolution (ms, median; ratios = medians of each / im2col); the direct floor is "
              "the multiply-adds at the direct kernels' in-cache rate on one core ("
              + ", ".join(f"{k} {v:.3f} ns" for k, v in rates.items()) + "), over the threads", "",
-             "| batch | layer | direction | im2col ms | direct ms | direct / im2col | direct floor ms |",
-             "| ---: | --- | --- | ---: | ---: | ---: | ---: |"]
+             "| batch | layer | direction | im2col ms | direct ms | spectral ms | direct / im2col "
+             "| spectral / im2col | direct floor ms |",
+             "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for row in report["conv_algorithms"]:
+        ms, ratio = row["ms"], row["ratio_vs_im2col"]
         lines.append(f"| {row['batch']} | {row['layer']} | {row['direction']} | "
-                     f"{row['ms']['im2col']:.2f} | {row['ms']['direct']:.2f} | {row['ratio']:.2f}× | "
+                     f"{ms['im2col']:.2f} | {ms['direct']:.2f} | {ms['spectral']:.2f} | "
+                     f"{ratio['direct']:.2f}× | {ratio['spectral']:.2f}× | "
                      f"{row['direct_floor_ms']:.2f} |")
     return lines
 

@@ -37,9 +37,10 @@ def _check_common(report: dict) -> None:
         assert name in system["env"], f"env report lacks {name}"
     (row,) = report["cnn_step"]
     assert row["batch"] == 4 and set(row["ms"]) >= {"numpy", "numpy_plain_layers",
-                                                    "numpy_batch_spread", "numpy_direct_convs"}, row
-    assert np.isfinite(row["batch_spread_vs_ours"]) and row["batch_spread_vs_ours"] > 0, row
-    assert np.isfinite(row["direct_convs_vs_ours"]) and row["direct_convs_vs_ours"] > 0, row
+                                                    "numpy_batch_spread", "numpy_im2col_convs",
+                                                    "numpy_direct_convs"}, row
+    for key in ("batch_spread_vs_ours", "im2col_convs_vs_ours", "direct_convs_vs_ours"):
+        assert np.isfinite(row[key]) and row[key] > 0, (key, row)
     assert all(v > 0 for v in row["ms"].values()), row
     stages = report["layer_breakdown"]["4"]
     assert "conv1 forward" in stages and "adam step (stats)" in stages, sorted(stages)
@@ -49,14 +50,15 @@ def _check_common(report: dict) -> None:
     assert set(opt["pct_bandwidth"]) == set(opt["ms"]), opt
     (floor,) = report["conv_floor"]
     assert floor["batch"] == 4 and set(floor["ms"]) >= {"conv GEMMs", "conv GEMMs + im2col/col2im",
-                                                    "direct convs"}
+                                                    "direct convs", "our convs"}
     algorithms = [(r["batch"], r["layer"], r["direction"]) for r in report["conv_algorithms"]]
     assert algorithms == [(4, "conv1", "forward"), (4, "conv1", "weight grad"),
                           (4, "conv2", "forward"), (4, "conv2", "weight grad"),
                           (4, "conv2", "both grads")], algorithms
     for r in report["conv_algorithms"]:
-        assert set(r["ms"]) == {"im2col", "direct"} and min(r["ms"].values()) > 0, r
-        assert r["ratio"] > 0, r
+        assert set(r["ms"]) == {"im2col", "direct", "spectral"} and min(r["ms"].values()) > 0, r
+        assert set(r["ratio_vs_im2col"]) == {"direct", "spectral"}, r
+        assert min(r["ratio_vs_im2col"].values()) > 0, r
     rate = report["optimizer_compute_rate"]
     assert set(rate["ns_per_element"]) == {"fused+stats kernel", "fused kernel"}, rate
     assert rate["elements"] == [2 ** 15, 2 ** 16], rate
@@ -90,7 +92,7 @@ def test_bench_json_with_torch():
     assert "torch" not in opt["speed_vs_torch"], opt["speed_vs_torch"]
     (floor,) = report["conv_floor"]
     assert "torch step" in floor["ms"] and set(floor["ratio_vs_torch_step"]) == {
-        "conv GEMMs", "conv GEMMs + im2col/col2im", "direct convs"}, floor
+        "conv GEMMs", "conv GEMMs + im2col/col2im", "direct convs", "our convs"}, floor
     rate = report["optimizer_compute_rate"]
     assert rate["torch_ms"] > 0 and set(rate["best_speed_vs_torch"]) == set(
         rate["ns_per_element"]), rate
