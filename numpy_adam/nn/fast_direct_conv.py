@@ -12,10 +12,11 @@ the input into its padded rows, the wide output into (O, N, H', W'), and in back
 its padded rows and the padded dx's interior out: four copies of activation size, where
 im2col writes and reads a matrix k_h·k_w times that size.
 
-Measured, it does not replace im2col in the CNN (``numpy-adam bench``, table "Convolutions
-per layer and direction"): only conv1's forward is faster than im2col + GEMM on its own, and
-a whole training step is no faster with it. FastCifarCNN therefore keeps ChannelMajorConv2d;
-this class is the measured alternative, and a stride-1 convolution with no im2col matrix.
+Measured, it is not used in the CNN (``numpy-adam bench``, table "Convolutions per layer
+and direction"): only conv1's forward is faster than im2col + GEMM on its own, and a whole
+training step is no faster with it. FastCifarCNN runs conv1 by im2col (ChannelMajorConv2d)
+and conv2 in the frequency domain (SpectralChannelMajorConv2d); this class is the measured
+alternative, and a stride-1 convolution with no im2col matrix.
 
 The padded buffers live in a workspace reused from step to step. Their zero borders are
 written once, when a buffer is allocated; later steps overwrite only the interior, so the
