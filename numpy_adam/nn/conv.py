@@ -136,3 +136,15 @@ class Conv2d(Module):
         if self.bias is None:
             text += ", bias=False"
         return text
+
+
+def check_conv_for_stage(conv, stage: str, stride_one: bool = False) -> Conv2d:
+    """``conv`` for the fast-tier stage named ``stage``: a Conv2d (TypeError otherwise) and,
+    with ``stride_one``, of stride 1 (ValueError otherwise: the direct and spectral sums
+    assume it; ChannelMajorConv2d serves any stride)."""
+    if not isinstance(conv, Conv2d):
+        raise TypeError(f"{stage}: conv must be a Conv2d, got {type(conv).__name__}")
+    if stride_one and conv.stride != (1, 1):
+        raise ValueError(f"{stage}: only stride 1 is supported, got stride {conv.stride}; "
+                         f"use ChannelMajorConv2d for other strides")
+    return conv

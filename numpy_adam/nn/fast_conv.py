@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .checks import check_channel_major_input, check_grad_output, forward_cache
-from .conv import Conv2d
+from .conv import Conv2d, check_conv_for_stage
 from .fast_kernels import col2im_cn, im2col_cn
 from .im2col import output_shape
 from .workspace import StepWorkspace
@@ -61,9 +61,7 @@ class ChannelMajorConv2d:
     """
 
     def __init__(self, conv: Conv2d):
-        if not isinstance(conv, Conv2d):
-            raise TypeError(f"ChannelMajorConv2d: conv must be a Conv2d, got {type(conv).__name__}")
-        self.conv = conv
+        self.conv = check_conv_for_stage(conv, "ChannelMajorConv2d")
         self._workspace = StepWorkspace(conv)  # the im2col matrices (workspace doc)
         self._cache: ChannelMajorConvCache | None = None
 

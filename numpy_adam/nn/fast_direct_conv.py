@@ -31,7 +31,7 @@ import numba
 import numpy as np
 
 from .checks import check_channel_major_input, check_grad_output, forward_cache
-from .conv import Conv2d
+from .conv import Conv2d, check_conv_for_stage
 from .direct_kernels import (IMAGES_PER_CHUNK, correlate_rows, correlate_weight_grad,
                              input_grad_weights)
 from .direct_kernels_simd import (CHANNEL_BLOCK, ROW_BLOCK, correlate_rows_simd,
@@ -87,13 +87,7 @@ class DirectChannelMajorConv2d:
     """
 
     def __init__(self, conv: Conv2d):
-        if not isinstance(conv, Conv2d):
-            raise TypeError(f"DirectChannelMajorConv2d: conv must be a Conv2d, "
-                            f"got {type(conv).__name__}")
-        if conv.stride != (1, 1):
-            raise ValueError(f"DirectChannelMajorConv2d: only stride 1 is supported, got "
-                             f"stride {conv.stride}; use ChannelMajorConv2d for other strides")
-        self.conv = conv
+        self.conv = check_conv_for_stage(conv, "DirectChannelMajorConv2d", stride_one=True)
         self._workspace = StepWorkspace(conv)  # the padded and wide rows (workspace doc)
         self._cache: DirectConvCache | None = None
 

@@ -48,7 +48,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .checks import check_channel_major_input, check_grad_output, forward_cache
-from .conv import Conv2d
+from .conv import Conv2d, check_conv_for_stage
 from .dft import from_half_spectrum, half_length, half_spectrum
 from .im2col import output_shape
 from .workspace import StepWorkspace
@@ -83,13 +83,7 @@ class SpectralChannelMajorConv2d:
     """
 
     def __init__(self, conv: Conv2d):
-        if not isinstance(conv, Conv2d):
-            raise TypeError(f"SpectralChannelMajorConv2d: conv must be a Conv2d, "
-                            f"got {type(conv).__name__}")
-        if conv.stride != (1, 1):
-            raise ValueError(f"SpectralChannelMajorConv2d: only stride 1 is supported, got "
-                             f"stride {conv.stride}; use ChannelMajorConv2d for other strides")
-        self.conv = conv
+        self.conv = check_conv_for_stage(conv, "SpectralChannelMajorConv2d", stride_one=True)
         self._workspace = StepWorkspace(conv)  # the transforms' arrays, reused step to step
         self._cache: SpectralConvCache | None = None
 
