@@ -76,10 +76,9 @@ class SpectralChannelMajorConv2d:
     Args:
         conv: the Conv2d (stride 1) whose parameters, hyperparameters and mode are used.
 
-    forward(x (C, N, H, W)) → y (O, N, H', W'), contiguous, the weight's dtype.
-    backward(dy (O, N, H', W')) → dx (C, N, H, W); assigns conv.weight.grad, conv.bias.grad.
-    backward_params_only(dy) → None: the parameter gradients without dx (for a first layer).
-    Either backward consumes the forward's cache (one backward per forward).
+    The methods are :class:`~numpy_adam.nn.fast_conv.ChannelMajorConv2d`'s: ``forward`` (x
+    (C, N, H, W) → y (O, N, H', W')), ``backward`` (dy → dx, and the parameter gradients
+    assigned) and ``backward_params_only``; one backward per forward.
     """
 
     def __init__(self, conv: Conv2d):
