@@ -6,8 +6,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .checks import (check_float_dtype, check_float_input, check_grad_output, check_pair,
-                     check_positive_int, check_rng, forward_cache)
+from .checks import (check_channel_major_input, check_float_dtype, check_float_input,
+                     check_grad_output, check_pair, check_positive_int, check_rng, forward_cache)
 from .im2col import col2im, im2col, output_shape
 from .module import Module, Parameter
 
@@ -148,3 +148,12 @@ def check_conv_for_stage(conv, stage: str, stride_one: bool = False) -> Conv2d:
         raise ValueError(f"{stage}: only stride 1 is supported, got stride {conv.stride}; "
                          f"use ChannelMajorConv2d for other strides")
     return conv
+
+
+def check_stage_input(conv: Conv2d, x, stage: str) -> tuple[int, int]:
+    """Check a fast conv stage's input x (C, N, H, W) against ``conv`` (channels, the
+    weight's dtype, a kernel that fits the padded input); return the output size (H', W')."""
+    check_channel_major_input(x, stage, conv.in_channels, conv.weight.data.dtype)
+    c, n, height, width = x.shape
+    return output_shape((n, c, height, width), conv.kernel_size, conv.stride, conv.padding,
+                        stage)

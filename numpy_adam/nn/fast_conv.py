@@ -21,10 +21,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .checks import check_channel_major_input, check_grad_output, forward_cache
-from .conv import Conv2d, check_conv_for_stage
+from .checks import check_grad_output, forward_cache
+from .conv import Conv2d, check_conv_for_stage, check_stage_input
 from .fast_kernels import col2im_cn, im2col_cn
-from .im2col import output_shape
 from .workspace import StepWorkspace
 
 
@@ -69,10 +68,8 @@ class ChannelMajorConv2d:
         """x (C, N, H, W), any strides → y (O, N, H', W') contiguous."""
         conv = self.conv
         w = conv.weight.data
-        check_channel_major_input(x, "ChannelMajorConv2d", conv.in_channels, w.dtype)
+        out_h, out_w = check_stage_input(conv, x, "ChannelMajorConv2d")
         c, n, height, width = x.shape
-        out_h, out_w = output_shape((n, c, height, width), conv.kernel_size, conv.stride,
-                                    conv.padding, "ChannelMajorConv2d")
         (kh, kw), (sh, sw), (ph, pw) = conv.kernel_size, conv.stride, conv.padding
         cols = self._workspace.array("cols", (c, kh, kw, n, out_h, out_w), w.dtype)
         im2col_cn(x, kh, kw, sh, sw, ph, pw, cols)

@@ -30,13 +30,12 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from .checks import check_channel_major_input, check_grad_output, forward_cache
-from .conv import Conv2d, check_conv_for_stage
+from .checks import check_grad_output, forward_cache
+from .conv import Conv2d, check_conv_for_stage, check_stage_input
 from .direct_kernels import (IMAGES_PER_CHUNK, correlate_rows, correlate_weight_grad,
                              input_grad_weights)
 from .direct_kernels_simd import (CHANNEL_BLOCK, ROW_BLOCK, correlate_rows_simd,
                                   correlate_weight_grad_simd)
-from .im2col import output_shape
 from .workspace import StepWorkspace
 
 
@@ -101,10 +100,8 @@ class DirectChannelMajorConv2d:
         """x (C, N, H, W), any strides → y (O, N, H', W') contiguous."""
         conv = self.conv
         w = conv.weight.data
-        check_channel_major_input(x, "DirectChannelMajorConv2d", conv.in_channels, w.dtype)
+        check_stage_input(conv, x, "DirectChannelMajorConv2d")
         c, n, height, width = x.shape
-        output_shape((n, c, height, width), conv.kernel_size, conv.stride, conv.padding,
-                     "DirectChannelMajorConv2d")  # checks the kernel fits the padded input
         (kh, kw), (ph, pw) = conv.kernel_size, conv.padding
         padded_h, padded_w, out_h, out_w = self._geometry(height, width)
         length = padded_length(out_h * padded_w, uses_simd(conv.out_channels, w.dtype))

@@ -47,10 +47,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .checks import check_channel_major_input, check_grad_output, forward_cache
-from .conv import Conv2d, check_conv_for_stage
+from .checks import check_grad_output, forward_cache
+from .conv import Conv2d, check_conv_for_stage, check_stage_input
 from .dft import from_half_spectrum, half_length, half_spectrum
-from .im2col import output_shape
 from .workspace import StepWorkspace
 
 
@@ -95,10 +94,8 @@ class SpectralChannelMajorConv2d:
         """x (C, N, H, W), any strides → y (O, N, H', W') contiguous."""
         conv = self.conv
         w = conv.weight.data
-        check_channel_major_input(x, "SpectralChannelMajorConv2d", conv.in_channels, w.dtype)
+        out_h, out_w = check_stage_input(conv, x, "SpectralChannelMajorConv2d")
         c, n, height, width = x.shape
-        out_h, out_w = output_shape((n, c, height, width), conv.kernel_size, conv.stride,
-                                    conv.padding, "SpectralChannelMajorConv2d")
         p, q = self._period(height, width)
         (ph, pw), o = conv.padding, conv.out_channels
         frequencies, scratch = p * half_length(q), self._workspace.array
