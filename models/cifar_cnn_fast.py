@@ -26,6 +26,10 @@ im2col + GEMM (ChannelMajorConv2d); conv2, 16 → 32 channels, in the frequency 
 25-fold copy of its input). The direct convolution (DirectChannelMajorConv2d) was not faster
 in whole steps for either.
 
+Memory. Constructing one applies the allocator policy of :mod:`numpy_adam.nn.allocator`
+(process-wide, once): the step's arrays, freed at its end, stay with the process for the next
+step instead of being returned to the OS and page-faulted back in.
+
 Backward contract. ``backward(dlogits)`` takes dlogits of the logits' shape and dtype,
 once per forward (as CifarCNN's), assigns every parameter's gradient and returns None: it
 does not compute ∂L/∂x, the input gradient of conv1 (a GEMM and a col2im that training
@@ -41,6 +45,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from numpy_adam.nn.allocator import keep_freed_memory
 from numpy_adam.nn.fast_conv import ChannelMajorConv2d, swap_batch_and_channels
 from numpy_adam.nn.fast_fused import BatchNormReLUMaxPool
 from numpy_adam.nn.fast_spectral_conv import SpectralChannelMajorConv2d
@@ -64,6 +69,7 @@ class FastCifarCNN(CifarCNN):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        keep_freed_memory()  # module doc, Memory
         self.conv1_cn = ChannelMajorConv2d(self.conv1)
         # overwrite_input: x̂ goes into the conv output, which nothing else reads
         self.block1 = BatchNormReLUMaxPool(self.bn1, self.pool1, overwrite_input=True)

@@ -21,9 +21,15 @@ training_adam`):
     torch               the PyTorch twin, x without requires_grad, with our thread count,
                         when torch is installed: timed in its own process, one side at a time
                         (:mod:`.isolated`, :mod:`.torch_worker`)
+    torch_same_allocator  the same, in a second worker process that runs under our allocator
+                        policy (:mod:`numpy_adam.nn.allocator`, set by environment variables):
+                        PyTorch's step page-faults its freed memory back in too, so
+                        ``ours_vs_torch_same_allocator`` compares the two with that difference
+                        removed
 
 Steps are timed in interleaved rounds (:mod:`.timing`); ``ratio`` is the median over rounds
-of ours/torch.
+of ours/torch. ``minor_faults_per_step`` counts our step's minor page faults
+(``getrusage``) over a few steps after the timing: near 0 under the allocator policy.
 
 The per-stage breakdown times FastCifarCNN's public stages (the ones its forward and
 backward call) in the same interleaved way: each conv, each fused BN+ReLU+pool stage, the
@@ -32,6 +38,7 @@ optimizer step. Every shape comes from the model's attributes.
 """
 from __future__ import annotations
 
+import resource
 import time
 
 import numpy as np
@@ -84,6 +91,15 @@ def numpy_step_fn(n: int, model_cls: type[CifarCNN] = FastCifarCNN, batch_spread
     return step, model
 
 
+def minor_faults_per_step(step, steps: int = 10) -> float:
+    """Mean minor page faults of ``step()`` over ``steps`` calls (after one warm-up call)."""
+    step()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(steps):
+        step()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / steps
+
+
 def batch_rows(batch_sizes, candidates_for, baseline: str | None, ratio_key: str,
                rounds: int, also: dict | None = None) -> list[dict]:
     """One row {"batch": n, "ms": {name: median ms}, ratio_key: {name: median ratio}} per
@@ -106,10 +122,12 @@ def batch_rows(batch_sizes, candidates_for, baseline: str | None, ratio_key: str
     return rows
 
 
-def bench_cnn_step(batch_sizes, rounds: int, torch=None) -> list[dict]:
+def bench_cnn_step(batch_sizes, rounds: int, torch=None,
+                   torch_same_allocator=None) -> list[dict]:
     """One row per batch size: ms/step of FastCifarCNN ("numpy"), of the reference CifarCNN
-    ("numpy_plain_layers") and of torch (``torch``: a :class:`.isolated.TorchProcess` or None),
-    and the ratios to torch."""
+    ("numpy_plain_layers") and of torch (``torch``: a :class:`.isolated.TorchProcess` or None;
+    ``torch_same_allocator``: one started under our allocator policy, or None), the ratios to
+    torch, and our step's minor page faults."""
     def candidates_for(n):
         ours, model = numpy_step_fn(n, FastCifarCNN)
         plain, _ = numpy_step_fn(n, CifarCNN)
@@ -119,16 +137,21 @@ def bench_cnn_step(batch_sizes, rounds: int, torch=None) -> list[dict]:
             candidates[f"numpy_{name}_convs"], _ = numpy_step_fn(n, FastCifarCNN, convs=name)
         if torch is not None:  # the same step in the PyTorch twin, with the same weights and batch
             candidates["torch"] = torch.candidate("cnn_step", n)
+        if torch_same_allocator is not None:
+            candidates["torch_same_allocator"] = torch_same_allocator.candidate("cnn_step", n)
         return candidates
 
+    also = {"batch_spread_vs_ours": ("numpy", "numpy_batch_spread"),
+            **{f"{name}_convs_vs_ours": ("numpy", f"numpy_{name}_convs") for name in CONV_STAGES}}
+    if torch_same_allocator is not None:
+        also["ours_vs_torch_same_allocator"] = ("torch_same_allocator", "numpy")
     rows = batch_rows(batch_sizes, candidates_for, "torch" if torch is not None else None,
-                      "ratio_vs_torch", rounds,
-                      also={"batch_spread_vs_ours": ("numpy", "numpy_batch_spread"),
-                            **{f"{name}_convs_vs_ours": ("numpy", f"numpy_{name}_convs")
-                               for name in CONV_STAGES}})
+                      "ratio_vs_torch", rounds, also=also)
     for row in rows:  # the torch ratios are of the two ways to train, not of the variants
-        for name in ["numpy_batch_spread"] + [f"numpy_{name}_convs" for name in CONV_STAGES]:
+        for name in (["numpy_batch_spread", "torch_same_allocator"]
+                     + [f"numpy_{name}_convs" for name in CONV_STAGES]):
             row.get("ratio_vs_torch", {}).pop(name, None)
+        row["minor_faults_per_step"] = minor_faults_per_step(numpy_step_fn(row["batch"])[0])
     return rows
 
 

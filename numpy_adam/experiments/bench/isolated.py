@@ -43,10 +43,11 @@ class TorchProcess:
     """The worker process; use as a context manager (``with TorchProcess(threads) as torch``).
 
     info: {"torch": version, "threads": T} as the worker reports them
+    env: extra environment variables for the worker (e.g. malloc settings)
     """
 
-    def __init__(self, threads: int):
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    def __init__(self, threads: int, env: dict[str, str] | None = None):
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), **(env or {})}
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "numpy_adam.experiments.bench.torch_worker"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)

@@ -19,6 +19,7 @@ def _header(report: dict) -> list[str]:
     for blas in s["blas"]:
         lines.append("BLAS: " + ", ".join(f"{k}={v}" for k, v in blas.items() if k != "prefix"))
     lines.append("env: " + ", ".join(f"{k}={v}" for k, v in s["env"].items()))
+    lines.append(f"allocator policy (numpy_adam/nn/allocator.py): {s.get('allocator_policy')}")
     return lines
 
 
@@ -27,20 +28,29 @@ def _cnn_table(report: dict) -> list[str]:
     head = ("| batch | ours ms/step | plain layers ms/step | with --batch-spread / ours | "
             "with im2col convs / ours | with direct convs / ours |")
     rule = "| ---: | ---: | ---: | ---: | ---: | ---: |"
+    head += " our page faults/step |"
+    rule += " ---: |"
+    same = any("ours_vs_torch_same_allocator" in row for row in report["cnn_step"])
     if torch:
         head += " torch ms/step | ours / torch | plain / torch |"
         rule += " ---: | ---: | ---: |"
+    if same:
+        head += " torch, our allocator policy, ms/step | ours / that |"
+        rule += " ---: | ---: |"
     lines = ["", "CNN training step (forward, backward, Adam with statistics), median of "
              "interleaved rounds", "", head, rule]
     for row in report["cnn_step"]:
         ms = row["ms"]
         line = (f"| {row['batch']} | {ms['numpy']:.1f} | {ms['numpy_plain_layers']:.1f} | "
                 f"{row['batch_spread_vs_ours']:.2f}× | {row['im2col_convs_vs_ours']:.2f}× | "
-                f"{row['direct_convs_vs_ours']:.2f}× |")
+                f"{row['direct_convs_vs_ours']:.2f}× | {row['minor_faults_per_step']:.0f} |")
         if torch:
             r = row["ratio_vs_torch"]
             line += (f" {ms['torch']:.1f} | {r['numpy']:.2f}× | "
                      f"{r['numpy_plain_layers']:.2f}× |")
+        if same:
+            line += (f" {ms['torch_same_allocator']:.1f} | "
+                     f"{row['ours_vs_torch_same_allocator']:.2f}× |")
         lines.append(line)
     return lines
 

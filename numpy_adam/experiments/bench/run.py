@@ -13,6 +13,8 @@ from .conv_floor import bench_conv_floor
 from .config import BenchConfig, full_config, quick_config
 from .data import bench_cifar_load, bench_training_memory
 from .whole_run import bench_whole_run
+from numpy_adam.nn.allocator import policy_environment
+
 from .isolated import METHOD, TorchProcess, torch_installed
 from .optimizer_core import bench_compute_rate, bench_optimizer_core
 from .report import format_report
@@ -23,21 +25,26 @@ def run_bench(config: BenchConfig, *, use_torch: bool = True, data_dir=None) -> 
     """Every section of the report as a JSON-serialisable dict (keys: see the package doc)."""
     if not isinstance(config, BenchConfig):
         raise TypeError(f"run_bench: config must be a BenchConfig, got {type(config).__name__}")
-    torch = (TorchProcess(numba.config.NUMBA_NUM_THREADS) if use_torch and torch_installed()
-             else None)
+    threads = numba.config.NUMBA_NUM_THREADS
+    with_torch = use_torch and torch_installed()
+    torch = TorchProcess(threads) if with_torch else None
+    # a second worker under our allocator policy, for the CNN step's like-for-like column
+    torch_same_allocator = TorchProcess(threads, policy_environment()) if with_torch else None
     try:
-        return _sections(config, torch, data_dir)
+        return _sections(config, torch, torch_same_allocator, data_dir)
     finally:
-        if torch is not None:
-            torch.close()
+        for process in (torch, torch_same_allocator):
+            if process is not None:
+                process.close()
 
 
-def _sections(config: BenchConfig, torch, data_dir) -> dict:
+def _sections(config: BenchConfig, torch, torch_same_allocator, data_dir) -> dict:
     report = {"system": system_info(torch.info if torch is not None else None),
               "torch_available": torch is not None,
               "baseline_method": METHOD if torch is not None else None,
               "config": {k: getattr(config, k) for k in config.__dataclass_fields__}}
-    report["cnn_step"] = bench_cnn_step(config.batch_sizes, config.step_rounds, torch)
+    report["cnn_step"] = bench_cnn_step(config.batch_sizes, config.step_rounds, torch,
+                                        torch_same_allocator)
     if config.breakdown_rounds:
         report["layer_breakdown"] = {str(n): layer_breakdown(n, config.breakdown_rounds)
                                      for n in config.batch_sizes}

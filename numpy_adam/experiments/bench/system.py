@@ -15,6 +15,8 @@ import sys
 import numba
 import numpy as np
 
+from numpy_adam.nn.allocator import keep_freed_memory
+
 REPORTED_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_THREAD_TIMEOUT",
                 "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS",
                 "NUMBA_THREADING_LAYER")
@@ -72,6 +74,7 @@ def system_info(torch_info: dict | None = None) -> dict:
         "numba_threads": numba.config.NUMBA_NUM_THREADS,
         "numba_threading_layer": numba_threading_layer(),
         "blas": blas_info(),
+        "allocator_policy": keep_freed_memory(),  # what FastCifarCNN applies (nn/allocator.py)
         "env": {name: os.environ.get(name) for name in REPORTED_ENV},
     }
     if torch_info is not None:  # as the PyTorch worker process reports it (.isolated)

@@ -41,6 +41,8 @@ def _check_common(report: dict) -> None:
                                                     "numpy_direct_convs"}, row
     for key in ("batch_spread_vs_ours", "im2col_convs_vs_ours", "direct_convs_vs_ours"):
         assert np.isfinite(row[key]) and row[key] > 0, (key, row)
+    assert row["minor_faults_per_step"] >= 0, row
+    assert system["allocator_policy"] in ("applied", "environment", "unsupported"), system
     assert all(v > 0 for v in row["ms"].values()), row
     stages = report["layer_breakdown"]["4"]
     assert "conv1 forward" in stages and "adam step (stats)" in stages, sorted(stages)
@@ -87,6 +89,10 @@ def test_bench_json_with_torch():
     assert "own process" in report["baseline_method"], report["baseline_method"]
     (row,) = report["cnn_step"]
     assert "torch" in row["ms"] and set(row["ratio_vs_torch"]) == {"numpy", "numpy_plain_layers"}, row
+    assert row["ms"]["torch_same_allocator"] > 0, row
+    assert row["ours_vs_torch_same_allocator"] == pytest.approx(
+        row["ms"]["numpy"] / row["ms"]["torch_same_allocator"], rel=1e-9), row  # one round
+    assert "torch, our allocator policy" in format_report(report)
     (opt,) = report["optimizer_core"]
     assert "torch" in opt["ms"] and opt["torch_adam"] in ("fused", "foreach"), opt
     assert "torch" not in opt["speed_vs_torch"], opt["speed_vs_torch"]
@@ -116,6 +122,7 @@ def test_bench_json_without_torch_has_no_torch_columns():
     assert report["torch_available"] is False and "torch" not in report["system"], report["system"]
     (row,) = report["cnn_step"]
     assert "torch" not in row["ms"] and "ratio_vs_torch" not in row, row
+    assert "torch_same_allocator" not in row["ms"] and "ours_vs_torch_same_allocator" not in row, row
     (opt,) = report["optimizer_core"]
     assert "torch" not in opt["ms"] and "speed_vs_torch" not in opt, opt
     (floor,) = report["conv_floor"]
