@@ -21,6 +21,7 @@ for the same cores instead of adding throughput.
 """
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 _JIT = dict(cache=True, nogil=True)
@@ -189,6 +190,9 @@ def bn_relu_maxpool_backward(dy, y, argmax, xhat, weight, inv_std, kw, sh, sw, t
     n_ch, n_img, height, width = xhat.shape
     out_h, out_w = dy.shape[2], dy.shape[3]
     m = n_img * height * width
+    zero = dx.dtype.type(0)
+    # the 2×2 pass's two input rows of scale·dz, built per output row, then added densely
+    dz_rows = np.empty((2, width), dx.dtype)
     for c in range(n_ch):
         sum_dz = 0.0
         sum_dz_xhat = 0.0
@@ -196,15 +200,18 @@ def bn_relu_maxpool_backward(dy, y, argmax, xhat, weight, inv_std, kw, sh, sw, t
             yp, ap, dyp, xh = y[c, n], argmax[c, n], dy[c, n], xhat[c, n]
             for i in range(out_h):
                 for j in range(out_w):
-                    if yp[i, j] > 0:
-                        k = ap[i, j]
-                        if kw == 2:  # shifts, not an integer division per window
-                            u, v = k >> 1, k & 1
-                        else:
-                            u, v = k // kw, k % kw
-                        g = dyp[i, j]
-                        sum_dz += g
-                        sum_dz_xhat += g * xh[i * sh + u, j * sw + v]
+                    k = ap[i, j]
+                    if kw == 2:  # shifts, not an integer division per window
+                        u, v = k >> 1, k & 1
+                    else:
+                        u, v = k // kw, k % kw
+                    # selects, not a branch on the sign of y (unpredictable): the same sums
+                    # in the same order, adding exact zeros for the windows ReLU closed
+                    positive = yp[i, j] > 0
+                    g = dyp[i, j]
+                    g_xhat = g * xh[i * sh + u, j * sw + v]
+                    sum_dz += g if positive else 0.0
+                    sum_dz_xhat += g_xhat if positive else 0.0
         dbias[c] = sum_dz
         dweight[c] = sum_dz_xhat
         scale = weight[c] * inv_std[c]
@@ -212,20 +219,22 @@ def bn_relu_maxpool_backward(dy, y, argmax, xhat, weight, inv_std, kw, sh, sw, t
         # mdzx = scale·mean(dz·x̂) in train mode (the two means are 0 in eval mode)
         mdz = dx.dtype.type(scale * (sum_dz / m)) if training else dx.dtype.type(0)
         mdzx = dx.dtype.type(scale * (sum_dz_xhat / m)) if training else dx.dtype.type(0)
-        zero = dx.dtype.type(0)
         if kw == 2 and sh == 2 and sw == 2 and height == 2 * out_h and width == 2 * out_w:
-            # the CNN's 2×2 pools tile the plane: one dense branch-free pass
+            # the CNN's 2×2 pools tile the plane: per output row, scatter scale·dz into the two
+            # input rows it covers, then one dense (vectorisable) pass per input row
             for n in range(n_img):
                 yp, ap, dyp, xh, dxp = y[c, n], argmax[c, n], dy[c, n], xhat[c, n], dx[c, n]
                 for i in range(out_h):
-                    for j in range(out_w):
+                    dz_rows[:] = zero
+                    for j in range(out_w):  # one store per window, at its argmax (u, v)
                         k = ap[i, j]
                         sdz = dx.dtype.type(scale * dyp[i, j]) if yp[i, j] > 0 else zero
-                        h, w = 2 * i, 2 * j
-                        dxp[h, w] = -mdz - xh[h, w] * mdzx + (sdz if k == 0 else zero)
-                        dxp[h, w + 1] = -mdz - xh[h, w + 1] * mdzx + (sdz if k == 1 else zero)
-                        dxp[h + 1, w] = -mdz - xh[h + 1, w] * mdzx + (sdz if k == 2 else zero)
-                        dxp[h + 1, w + 1] = -mdz - xh[h + 1, w + 1] * mdzx + (sdz if k == 3 else zero)
+                        dz_rows[k >> 1, 2 * j + (k & 1)] = sdz
+                    top, bottom = 2 * i, 2 * i + 1
+                    for w in range(width):
+                        dxp[top, w] = -mdz - xh[top, w] * mdzx + dz_rows[0, w]
+                    for w in range(width):
+                        dxp[bottom, w] = -mdz - xh[bottom, w] * mdzx + dz_rows[1, w]
             continue
         for n in range(n_img):
             xh, dxp = xhat[c, n], dx[c, n]
