@@ -20,7 +20,10 @@ count. One step therefore reads θ, g, m, v and writes θ, m, v once; the statis
 pass over memory (the accumulator stays in L1). The only other pass is the optimizer's finite
 check of g before the step (``count_nonfinite``, one read of g), so a bad gradient is refused
 before anything is written. Buffers smaller than ``PARALLEL_MIN_SIZE`` run the same chunks in
-order on the calling thread: waking the thread pool costs more than updating them.
+order on the calling thread: waking the thread pool (its idle threads sleep, see
+:mod:`numpy_adam.nn.threads`) costs more than two threads save on them. The threshold is where
+the two cross on a 2-core machine (``numpy-adam bench``, optimizer core; README, Performance):
+the CNN's 278k parameters, for one, update on the calling thread.
 
 Loops index the whole arrays (unsigned indices, so Numba emits no negative-index wraparound and
 LLVM vectorizes) rather than slicing a view per block: every view is a new array object with
@@ -53,7 +56,7 @@ CHUNK_SIZE = 16384  # elements per chunk: 64 KiB of float32 per array, enough wo
 BLOCK = 1024        # statistics lanes: element i of a block adds into lane i
 LANE_GROUP = 64     # lane sums run as 64 float64 chains (see _store_partial)
 assert BLOCK % LANE_GROUP == 0, "_store_partial sums whole groups of lanes"
-PARALLEL_MIN_SIZE = 1 << 16  # smaller buffers run on the calling thread (no thread wake-up)
+PARALLEL_MIN_SIZE = 1 << 21  # smaller buffers run on the calling thread (no thread wake-up)
 
 _JIT = dict(cache=True, fastmath=False, error_model="numpy")
 

@@ -18,6 +18,10 @@ training_adam`):
     numpy_direct_convs  FastCifarCNN with both convs run by DirectChannelMajorConv2d;
                         ``direct_convs_vs_ours`` is the whole-step measurement behind not
                         using it
+    numpy_threaded_adam FastCifarCNN's step with Adam's kernels run over threads, as buffers
+                        of PARALLEL_MIN_SIZE elements or more are (:mod:`numpy_adam.optim.
+                        kernels`); ``threaded_adam_vs_ours`` is the whole-step measurement
+                        behind updating the CNN's parameters on the calling thread
     torch               the PyTorch twin, x without requires_grad, with our thread count,
                         when torch is installed: timed in its own process, one side at a time
                         (:mod:`.isolated`, :mod:`.torch_worker`)
@@ -49,6 +53,7 @@ from numpy_adam.models.cifar_cnn_fast import FastCifarCNN
 from numpy_adam.nn.fast_conv import ChannelMajorConv2d
 from numpy_adam.nn.fast_direct_conv import DirectChannelMajorConv2d
 from numpy_adam.nn.loss import SoftmaxCrossEntropy
+from numpy_adam.optim import kernels as optimizer_kernels
 
 from .optimizer_core import training_adam
 from .timing import SETTLE_SECONDS, interleaved_medians, median_ms, median_ratio, ratios_to
@@ -66,17 +71,29 @@ def _batch(model: CifarCNN, n: int, seed: int):
 CONV_STAGES = {"im2col": ChannelMajorConv2d, "direct": DirectChannelMajorConv2d}
 
 
+def threaded_adam(params):
+    """training_adam over ``params`` with its kernels run over threads whatever the size (the
+    threshold is read when an optimizer is built)."""
+    threshold = optimizer_kernels.PARALLEL_MIN_SIZE
+    optimizer_kernels.PARALLEL_MIN_SIZE = 0
+    try:
+        return training_adam(params)
+    finally:
+        optimizer_kernels.PARALLEL_MIN_SIZE = threshold
+
+
 def numpy_step_fn(n: int, model_cls: type[CifarCNN] = FastCifarCNN, batch_spread=False,
-                  convs: str | None = None):
+                  convs: str | None = None, threaded: bool = False):
     """(a zero-argument callable doing one full training step at batch n, the model); with
     ``batch_spread`` the step also measures the within-batch spread, as --batch-spread does;
     with ``convs`` ("im2col" or "direct") both conv stages of a FastCifarCNN are that
-    algorithm (:data:`CONV_STAGES`) instead of its own choice."""
+    algorithm (:data:`CONV_STAGES`) instead of its own choice; with ``threaded`` Adam's
+    kernels run over threads (:func:`threaded_adam`)."""
     model = model_cls(rng=np.random.default_rng(0))
     if convs is not None:
         model.conv1_cn = CONV_STAGES[convs](model.conv1)
         model.conv2_cn = CONV_STAGES[convs](model.conv2)
-    opt = training_adam(model.named_parameters())
+    opt = (threaded_adam if threaded else training_adam)(model.named_parameters())
     loss = SoftmaxCrossEntropy()
     x, labels = _batch(model, n, 1)
     probe = BatchSpread(model) if batch_spread else None
@@ -135,6 +152,7 @@ def bench_cnn_step(batch_sizes, rounds: int, torch=None,
         candidates = {"numpy": ours, "numpy_plain_layers": plain, "numpy_batch_spread": probed}
         for name in CONV_STAGES:
             candidates[f"numpy_{name}_convs"], _ = numpy_step_fn(n, FastCifarCNN, convs=name)
+        candidates["numpy_threaded_adam"], _ = numpy_step_fn(n, FastCifarCNN, threaded=True)
         if torch is not None:  # the same step in the PyTorch twin, with the same weights and batch
             candidates["torch"] = torch.candidate("cnn_step", n)
         if torch_same_allocator is not None:
@@ -142,13 +160,14 @@ def bench_cnn_step(batch_sizes, rounds: int, torch=None,
         return candidates
 
     also = {"batch_spread_vs_ours": ("numpy", "numpy_batch_spread"),
+            "threaded_adam_vs_ours": ("numpy", "numpy_threaded_adam"),
             **{f"{name}_convs_vs_ours": ("numpy", f"numpy_{name}_convs") for name in CONV_STAGES}}
     if torch_same_allocator is not None:
         also["ours_vs_torch_same_allocator"] = ("torch_same_allocator", "numpy")
     rows = batch_rows(batch_sizes, candidates_for, "torch" if torch is not None else None,
                       "ratio_vs_torch", rounds, also=also)
     for row in rows:  # the torch ratios are of the two ways to train, not of the variants
-        for name in (["numpy_batch_spread", "torch_same_allocator"]
+        for name in (["numpy_batch_spread", "numpy_threaded_adam", "torch_same_allocator"]
                      + [f"numpy_{name}_convs" for name in CONV_STAGES]):
             row.get("ratio_vs_torch", {}).pop(name, None)
         row["minor_faults_per_step"] = minor_faults_per_step(numpy_step_fn(row["batch"])[0])

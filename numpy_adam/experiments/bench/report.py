@@ -26,8 +26,8 @@ def _header(report: dict) -> list[str]:
 def _cnn_table(report: dict) -> list[str]:
     torch = report["torch_available"]
     head = ("| batch | ours ms/step | plain layers ms/step | with --batch-spread / ours | "
-            "with im2col convs / ours | with direct convs / ours |")
-    rule = "| ---: | ---: | ---: | ---: | ---: | ---: |"
+            "with im2col convs / ours | with direct convs / ours | with threaded Adam / ours |")
+    rule = "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     head += " our page faults/step |"
     rule += " ---: |"
     same = any("ours_vs_torch_same_allocator" in row for row in report["cnn_step"])
@@ -43,7 +43,8 @@ def _cnn_table(report: dict) -> list[str]:
         ms = row["ms"]
         line = (f"| {row['batch']} | {ms['numpy']:.1f} | {ms['numpy_plain_layers']:.1f} | "
                 f"{row['batch_spread_vs_ours']:.2f}× | {row['im2col_convs_vs_ours']:.2f}× | "
-                f"{row['direct_convs_vs_ours']:.2f}× | {row['minor_faults_per_step']:.0f} |")
+                f"{row['direct_convs_vs_ours']:.2f}× | {row['threaded_adam_vs_ours']:.2f}× | "
+                f"{row['minor_faults_per_step']:.0f} |")
         if torch:
             r = row["ratio_vs_torch"]
             line += (f" {ms['torch']:.1f} | {r['numpy']:.2f}× | "

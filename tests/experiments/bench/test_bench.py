@@ -38,8 +38,10 @@ def _check_common(report: dict) -> None:
     (row,) = report["cnn_step"]
     assert row["batch"] == 4 and set(row["ms"]) >= {"numpy", "numpy_plain_layers",
                                                     "numpy_batch_spread", "numpy_im2col_convs",
-                                                    "numpy_direct_convs"}, row
-    for key in ("batch_spread_vs_ours", "im2col_convs_vs_ours", "direct_convs_vs_ours"):
+                                                    "numpy_direct_convs",
+                                                    "numpy_threaded_adam"}, row
+    for key in ("batch_spread_vs_ours", "im2col_convs_vs_ours", "direct_convs_vs_ours",
+                "threaded_adam_vs_ours"):
         assert np.isfinite(row[key]) and row[key] > 0, (key, row)
     assert row["minor_faults_per_step"] >= 0, row
     assert system["allocator_policy"] in ("applied", "environment", "unsupported"), system
@@ -160,3 +162,17 @@ def test_whole_run_throughput_times_both_sides_in_their_own_processes():
     if with_torch:
         assert result["ratio_vs_torch"] == pytest.approx(
             result["ms_per_step"]["ours"] / result["ms_per_step"]["torch"]), result
+
+
+def test_threaded_adam_runs_over_threads_and_restores_the_threshold():
+    from numpy_adam.experiments.bench.cnn_step import threaded_adam
+    from numpy_adam.experiments.bench.optimizer_core import training_adam
+    from numpy_adam.models.cifar_cnn_fast import FastCifarCNN
+    from numpy_adam.optim import kernels
+
+    before = kernels.PARALLEL_MIN_SIZE
+    model = FastCifarCNN(rng=np.random.default_rng(0))
+    assert threaded_adam(model.named_parameters())._parallel
+    assert kernels.PARALLEL_MIN_SIZE == before
+    # as training builds it, the CNN's parameters (fewer than the threshold) stay on one thread
+    assert model.flat.data.size < before and not training_adam(model.named_parameters())._parallel
