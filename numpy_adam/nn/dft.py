@@ -103,14 +103,16 @@ def half_spectrum(x: np.ndarray, p: int, q: int, row: int, column: int, sign: in
     """
     a, b, h, w = x.shape
     length = half_length(q)
+    # the matrices' cache key names the dtype by its code ('f', 'd'): dtype.name is a slow
+    # property, and these transforms run a dozen times per training step
     real, complex_ = x.dtype, COMPLEX_OF[x.dtype]
     by_column = np.matmul(np.ascontiguousarray(x).reshape(a * b * h, w),
-                          column_matrix(q, column, w, sign, real.name),
+                          column_matrix(q, column, w, sign, real.char),
                           out=scratch(f"{name}: by column", (a * b * h, 2 * length), real))
     rows_first = scratch(f"{name}: rows first", (h, length, a, b), complex_)
     np.copyto(rows_first, by_column.view(complex_).reshape(a, b, h, length).transpose(2, 3, 0, 1))
     spectrum = scratch(name, (p, length, a, b), complex_)
-    np.matmul(row_matrix(p, row, h, sign, real.name), rows_first.reshape(h, -1),
+    np.matmul(row_matrix(p, row, h, sign, real.char), rows_first.reshape(h, -1),
               out=spectrum.reshape(p, -1))
     return spectrum
 
@@ -129,10 +131,10 @@ def from_half_spectrum(z: np.ndarray, q: int, rows: tuple[int, int], columns: tu
     (row, n_rows), (column, n_columns) = rows, columns
     real = np.dtype(z.real.dtype)
     by_row = scratch(f"{name}: by row", (n_rows, length, a, b), z.dtype)
-    np.matmul(row_matrix(p, row, n_rows, -sign, real.name).T, z.reshape(p, -1),
+    np.matmul(row_matrix(p, row, n_rows, -sign, real.char).T, z.reshape(p, -1),
               out=by_row.reshape(n_rows, -1))
     columns_last = scratch(f"{name}: columns last", (a, b, n_rows, length), z.dtype)
     np.copyto(columns_last, by_row.transpose(2, 3, 0, 1))
-    d = inverse_column_matrix(p, q, column, n_columns, sign, real.name)
+    d = inverse_column_matrix(p, q, column, n_columns, sign, real.char)
     planes = columns_last.view(real).reshape(a * b * n_rows, 2 * length) @ d
     return planes.reshape(a, b, n_rows, n_columns)
