@@ -32,8 +32,8 @@ training_adam`):
                         removed
 
 Steps are timed in interleaved rounds (:mod:`.timing`); ``ratio`` is the median over rounds
-of ours/torch. ``minor_faults_per_step`` counts our step's minor page faults
-(``getrusage``) over a few steps after the timing: near 0 under the allocator policy.
+of ours/torch. ``minor_faults_per_step`` counts each side's minor page faults per step
+(``getrusage``, 10 steps after the timing; PyTorch's as its worker reports them).
 
 The per-stage breakdown times FastCifarCNN's public stages (the ones its forward and
 backward call) in the same interleaved way: each conv, each fused BN+ReLU+pool stage, the
@@ -170,7 +170,11 @@ def bench_cnn_step(batch_sizes, rounds: int, torch=None,
         for name in (["numpy_batch_spread", "numpy_threaded_adam", "torch_same_allocator"]
                      + [f"numpy_{name}_convs" for name in CONV_STAGES]):
             row.get("ratio_vs_torch", {}).pop(name, None)
-        row["minor_faults_per_step"] = minor_faults_per_step(numpy_step_fn(row["batch"])[0])
+        faults = {"numpy": minor_faults_per_step(numpy_step_fn(row["batch"])[0])}
+        for name, process in (("torch", torch), ("torch_same_allocator", torch_same_allocator)):
+            if process is not None:
+                faults[name] = process.time("cnn_step", row["batch"], 10)["minor_faults"]
+        row["minor_faults_per_step"] = faults
     return rows
 
 

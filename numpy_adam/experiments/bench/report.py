@@ -28,29 +28,29 @@ def _cnn_table(report: dict) -> list[str]:
     head = ("| batch | ours ms/step | plain layers ms/step | with --batch-spread / ours | "
             "with im2col convs / ours | with direct convs / ours | with threaded Adam / ours |")
     rule = "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    head += " our page faults/step |"
+    head += " page faults/step: ours |"
     rule += " ---: |"
     same = any("ours_vs_torch_same_allocator" in row for row in report["cnn_step"])
     if torch:
-        head += " torch ms/step | ours / torch | plain / torch |"
-        rule += " ---: | ---: | ---: |"
+        head += " torch ms/step | page faults/step | ours / torch | plain / torch |"
+        rule += " ---: | ---: | ---: | ---: |"
     if same:
-        head += " torch, our allocator policy, ms/step | ours / that |"
-        rule += " ---: | ---: |"
+        head += " torch, our allocator policy, ms/step | page faults/step | ours / that |"
+        rule += " ---: | ---: | ---: |"
     lines = ["", "CNN training step (forward, backward, Adam with statistics), median of "
              "interleaved rounds", "", head, rule]
     for row in report["cnn_step"]:
-        ms = row["ms"]
+        ms, faults = row["ms"], row["minor_faults_per_step"]
         line = (f"| {row['batch']} | {ms['numpy']:.1f} | {ms['numpy_plain_layers']:.1f} | "
                 f"{row['batch_spread_vs_ours']:.2f}× | {row['im2col_convs_vs_ours']:.2f}× | "
                 f"{row['direct_convs_vs_ours']:.2f}× | {row['threaded_adam_vs_ours']:.2f}× | "
-                f"{row['minor_faults_per_step']:.0f} |")
+                f"{faults['numpy']:.0f} |")
         if torch:
             r = row["ratio_vs_torch"]
-            line += (f" {ms['torch']:.1f} | {r['numpy']:.2f}× | "
+            line += (f" {ms['torch']:.1f} | {faults['torch']:.0f} | {r['numpy']:.2f}× | "
                      f"{r['numpy_plain_layers']:.2f}× |")
         if same:
-            line += (f" {ms['torch_same_allocator']:.1f} | "
+            line += (f" {ms['torch_same_allocator']:.1f} | {faults['torch_same_allocator']:.0f} | "
                      f"{row['ours_vs_torch_same_allocator']:.2f}× |")
         lines.append(line)
     return lines
@@ -177,6 +177,9 @@ def _cifar_lines(report: dict) -> list[str]:
                 f"on CIFAR-10 (each side in its own process): ours {ms['ours']:.1f} ms/step")
         if "torch" in ms:
             text += f", PyTorch {ms['torch']:.1f} ms/step, ours / PyTorch {whole['ratio_vs_torch']:.2f}×"
+        faults = whole["minor_faults_per_step"]
+        text += "; page faults per step: " + ", ".join(f"{side} {n:.0f}"
+                                                      for side, n in faults.items())
         lines.append(text)
     return lines
 

@@ -8,11 +8,13 @@ bench (:mod:`.isolated`) asks it for one timing at a time while its own threads 
 Protocol: one JSON object per line on stdin, one reply per line on stdout.
 
     {"threads": T}                                  → {"torch": version, "threads": T}
-    {"kind": "cnn_step", "batch": n, "inner": k}    → {"seconds": s}   per training step
-    {"kind": "adam", "n": n, "inner": k}            → {"seconds": s, "adam": "fused"|"foreach"}
+    {"kind": "cnn_step", "batch": n, "inner": k}    → {"seconds": s, "minor_faults": f}
+    {"kind": "adam", "n": n, "inner": k}            → {"seconds": s, "minor_faults": f,
+                                                       "adam": "fused"|"foreach"}
 
 Each timing runs ``inner`` calls after one untimed call (so the worker's own threads are
-awake, as in a training loop) and replies with seconds per call. Setups are built on first
+awake, as in a training loop) and replies with seconds and minor page faults
+(``getrusage``) per call. Setups are built on first
 use and kept: the CNN twin loaded with the weights of ``CifarCNN(rng=default_rng(0))`` (the
 bench's model) and the batch of ``cnn_step._batch``; Adam's θ and g as
 ``optimizer_core`` draws them.
@@ -20,6 +22,7 @@ bench's model) and the batch of ``cnn_step._batch``; Adam's θ and g as
 from __future__ import annotations
 
 import json
+import resource
 import sys
 import time
 
@@ -86,10 +89,13 @@ def main() -> int:
             fn, variant = cache[key]
             fn()  # one untimed call: this process's threads awake, as in a training loop
             inner = int(request["inner"])
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             start = time.perf_counter()
             for _ in range(inner):
                 fn()
-            reply = {"seconds": (time.perf_counter() - start) / inner}
+            reply = {"seconds": (time.perf_counter() - start) / inner,
+                     "minor_faults": (resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+                                      - faults) / inner}
             if variant is not None:
                 reply["adam"] = variant
         sys.stdout.write(json.dumps(reply) + "\n")

@@ -11,11 +11,14 @@ load of the data set from disk:
             sample, the record of the step (:class:`~numpy_adam.records.MetricsLog`)
     torch   the PyTorch twin with the same initial weights, cross-entropy and torch.optim.Adam,
             with our thread count
+
+Each side also reports its minor page faults per step over the loop (``getrusage``).
 """
 from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -88,11 +91,14 @@ def _child(side: str, steps: int, threads: int, data_dir) -> dict:
 
 
 def bench_whole_run(steps: int, threads: int, data_dir=None, torch: bool = True) -> dict:
-    """{"steps", "batch", "ms_per_step": {"ours", "torch"?}, "ratio_vs_torch"?} for ``steps``
-    training steps at batch 100 (500 = one epoch), each side in its own process."""
-    result = {"steps": int(steps), "batch": BATCH, "ms_per_step": {}}
+    """{"steps", "batch", "ms_per_step": {"ours", "torch"?}, "minor_faults_per_step": {…},
+    "ratio_vs_torch"?} for ``steps`` training steps at batch 100 (500 = one epoch), each side
+    in its own process."""
+    result = {"steps": int(steps), "batch": BATCH, "ms_per_step": {}, "minor_faults_per_step": {}}
     for side in ("ours", "torch") if torch else ("ours",):
-        result["ms_per_step"][side] = 1e3 * _child(side, steps, threads, data_dir)["seconds"] / steps
+        child = _child(side, steps, threads, data_dir)
+        result["ms_per_step"][side] = 1e3 * child["seconds"] / steps
+        result["minor_faults_per_step"][side] = child["minor_faults"] / steps
     if torch:
         result["ratio_vs_torch"] = result["ms_per_step"]["ours"] / result["ms_per_step"]["torch"]
     return result
@@ -101,5 +107,7 @@ def bench_whole_run(steps: int, threads: int, data_dir=None, torch: bool = True)
 if __name__ == "__main__":
     side, steps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     batches = _batches(steps, sys.argv[4] if len(sys.argv) > 4 else None)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     seconds = _ours(batches) if side == "ours" else _torch(batches, threads)
-    print(json.dumps({"seconds": seconds}))
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+    print(json.dumps({"seconds": seconds, "minor_faults": faults}))

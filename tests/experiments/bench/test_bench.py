@@ -43,7 +43,7 @@ def _check_common(report: dict) -> None:
     for key in ("batch_spread_vs_ours", "im2col_convs_vs_ours", "direct_convs_vs_ours",
                 "threaded_adam_vs_ours"):
         assert np.isfinite(row[key]) and row[key] > 0, (key, row)
-    assert row["minor_faults_per_step"] >= 0, row
+    assert row["minor_faults_per_step"]["numpy"] >= 0, row
     assert system["allocator_policy"] in ("applied", "environment", "unsupported"), system
     assert all(v > 0 for v in row["ms"].values()), row
     stages = report["layer_breakdown"]["4"]
@@ -92,6 +92,7 @@ def test_bench_json_with_torch():
     (row,) = report["cnn_step"]
     assert "torch" in row["ms"] and set(row["ratio_vs_torch"]) == {"numpy", "numpy_plain_layers"}, row
     assert row["ms"]["torch_same_allocator"] > 0, row
+    assert set(row["minor_faults_per_step"]) == {"numpy", "torch", "torch_same_allocator"}, row
     assert row["ours_vs_torch_same_allocator"] == pytest.approx(
         row["ms"]["numpy"] / row["ms"]["torch_same_allocator"], rel=1e-9), row  # one round
     assert "torch, our allocator policy" in format_report(report)
@@ -125,6 +126,7 @@ def test_bench_json_without_torch_has_no_torch_columns():
     (row,) = report["cnn_step"]
     assert "torch" not in row["ms"] and "ratio_vs_torch" not in row, row
     assert "torch_same_allocator" not in row["ms"] and "ours_vs_torch_same_allocator" not in row, row
+    assert set(row["minor_faults_per_step"]) == {"numpy"}, row
     (opt,) = report["optimizer_core"]
     assert "torch" not in opt["ms"] and "speed_vs_torch" not in opt, opt
     (floor,) = report["conv_floor"]
@@ -159,6 +161,8 @@ def test_whole_run_throughput_times_both_sides_in_their_own_processes():
     assert result["steps"] == 4 and result["batch"] == 100, result
     assert set(result["ms_per_step"]) == ({"ours", "torch"} if with_torch else {"ours"}), result
     assert all(ms > 0 for ms in result["ms_per_step"].values()), result
+    assert set(result["minor_faults_per_step"]) == set(result["ms_per_step"]), result
+    assert all(n >= 0 for n in result["minor_faults_per_step"].values()), result
     if with_torch:
         assert result["ratio_vs_torch"] == pytest.approx(
             result["ms_per_step"]["ours"] / result["ms_per_step"]["torch"]), result
