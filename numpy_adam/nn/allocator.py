@@ -2,12 +2,15 @@
 to the operating system after every step.
 
 Why. A training step allocates its activations and gradients afresh (arrays of a few MB at
-batch 100) and frees them all by the step's end. glibc's malloc then finds one large free
-block at the top of its heap, larger than its trim threshold, and returns it to the kernel;
-the next step asks for the same memory again, and every 4 KiB page is zero-filled by a page
-fault on first touch: thousands of minor faults per step of the CNN at batch 100 (``numpy-adam
-bench`` counts them, README: Performance). Arrays above glibc's mmap threshold go the same
-way by munmap/mmap.
+batch 100) and frees them all by the step's end. glibc's malloc may then find one large free
+block at the top of its heap, larger than its trim threshold, and return it to the kernel; the
+next step asks for the same memory again, and every 4 KiB page is zero-filled by a page fault
+on first touch. Whether that happens depends on what else the process holds at the top of
+its heap: a loop that runs nothing but the step (the bench's step function timed alone, or
+PyTorch's step in the bench's worker) can fault thousands of times per step, while
+``numpy-adam train``'s loop, which keeps other memory alive, did not (``numpy-adam bench``
+counts the faults of each; README, Performance). Arrays above glibc's mmap threshold go the
+same way by munmap/mmap. The policy makes the fast tier's speed not depend on that luck.
 
 What. :func:`keep_freed_memory` sets two glibc malloc parameters (``mallopt``):
 

@@ -27,9 +27,10 @@ training_adam`):
                         (:mod:`.isolated`, :mod:`.torch_worker`)
     torch_same_allocator  the same, in a second worker process that runs under our allocator
                         policy (:mod:`numpy_adam.nn.allocator`, set by environment variables):
-                        PyTorch's step page-faults its freed memory back in too, so
-                        ``ours_vs_torch_same_allocator`` compares the two with that difference
-                        removed
+                        timed alone in a loop in its worker, PyTorch's step page-faults its
+                        freed memory back in every step (``minor_faults_per_step``), which our
+                        step does not, so ``ours_vs_torch_same_allocator`` compares the two
+                        with that difference removed
 
 Steps are timed in interleaved rounds (:mod:`.timing`); ``ratio`` is the median over rounds
 of ours/torch. ``minor_faults_per_step`` counts each side's minor page faults per step
@@ -144,7 +145,7 @@ def bench_cnn_step(batch_sizes, rounds: int, torch=None,
     """One row per batch size: ms/step of FastCifarCNN ("numpy"), of the reference CifarCNN
     ("numpy_plain_layers") and of torch (``torch``: a :class:`.isolated.TorchProcess` or None;
     ``torch_same_allocator``: one started under our allocator policy, or None), the ratios to
-    torch, and our step's minor page faults."""
+    torch, and each side's minor page faults per step."""
     def candidates_for(n):
         ours, model = numpy_step_fn(n, FastCifarCNN)
         plain, _ = numpy_step_fn(n, CifarCNN)

@@ -6,6 +6,8 @@ import sys
 
 import numba
 
+from numpy_adam.nn.allocator import policy_environment
+
 from .bandwidth import measure_bandwidth
 from .cnn_step import bench_cnn_step, layer_breakdown
 from .conv_algorithms import bench_conv_algorithms
@@ -13,8 +15,6 @@ from .conv_floor import bench_conv_floor
 from .config import BenchConfig, full_config, quick_config
 from .data import bench_cifar_load, bench_training_memory
 from .whole_run import bench_whole_run
-from numpy_adam.nn.allocator import policy_environment
-
 from .isolated import METHOD, TorchProcess, torch_installed
 from .optimizer_core import bench_compute_rate, bench_optimizer_core
 from .report import format_report
