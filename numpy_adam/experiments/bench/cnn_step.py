@@ -127,10 +127,13 @@ def batch_rows(batch_sizes, candidates_for, baseline: str | None, ratio_key: str
     baseline."""
     rows = []
     for n in batch_sizes:
-        # 3 steps per timing after a 0.3 s pause: each library runs with its own warm
-        # threads, as in a training loop, not against the other's spinning ones
+        # 3 steps per timing after a 0.3 s pause and one untimed step: each library runs
+        # with its own threads awake, as in a training loop, not against the other's
+        # spinning ones. The PyTorch worker takes the same untimed step before its timing
+        # (.torch_worker); without ours, our first step after the pause paid for waking
+        # OpenBLAS's threads and a cold cache, which PyTorch's did not.
         times = interleaved_medians(candidates_for(n), rounds=rounds, inner=3,
-                                    settle=SETTLE_SECONDS)
+                                    settle=SETTLE_SECONDS, warm_calls=1)
         row = {"batch": int(n), "ms": median_ms(times)}
         if baseline is not None:
             row[ratio_key] = ratios_to(times, baseline)

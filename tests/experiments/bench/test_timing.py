@@ -24,3 +24,15 @@ def test_median_ratio_pairs_rounds():
 def test_rounds_must_be_positive():
     with pytest.raises(ValueError, match="rounds"):
         interleaved_medians({"a": lambda: None}, rounds=0)
+
+
+def test_cnn_step_rows_take_one_untimed_step_before_each_timing(monkeypatch):
+    """As the PyTorch worker does: each timing of 3 steps follows one untimed step."""
+    from numpy_adam.experiments.bench import cnn_step
+
+    monkeypatch.setattr(cnn_step, "SETTLE_SECONDS", 0.0)
+    calls = []
+    rows = cnn_step.batch_rows([4], lambda n: {"a": lambda: calls.append(n)}, None, "ratio",
+                               rounds=2)
+    assert len(calls) == 2 + 2 * (1 + 3), calls  # 2 warm-up rounds, then 1 untimed + 3 per round
+    assert rows[0]["batch"] == 4 and set(rows[0]["ms"]) == {"a"}, rows
