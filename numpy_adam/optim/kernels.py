@@ -22,8 +22,9 @@ check of g before the step (``count_nonfinite``, one read of g), so a bad gradie
 before anything is written. Buffers smaller than ``PARALLEL_MIN_SIZE`` run the same chunks in
 order on the calling thread: waking the thread pool (its idle threads sleep, see
 :mod:`numpy_adam.nn.threads`) costs more than two threads save on them. The threshold is where
-the two cross on a 2-core machine (``numpy-adam bench``, optimizer core; README, Performance):
-the CNN's 278k parameters, for one, update on the calling thread.
+the two crossed on this 2-core machine (README, Performance, has the measurements;
+``numpy-adam bench`` times the CNN's step with the threaded kernels as a ratio to ours): the
+CNN's 278k parameters, for one, update on the calling thread.
 
 Loops index the whole arrays (unsigned indices, so Numba emits no negative-index wraparound and
 LLVM vectorizes) rather than slicing a view per block: every view is a new array object with
