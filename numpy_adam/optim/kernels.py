@@ -312,8 +312,9 @@ def sgd_step_kernel(theta, g, b, probe_m, probe_v, chunks, scalars, probe, compu
         _reduce_partials(chunks)
 
 
-SCAN_STREAMS = 4  # the finite check reads a chunk as this many interleaved streams
-assert CHUNK_SIZE % SCAN_STREAMS == 0, "_count_nonfinite_range splits whole chunks evenly"
+SCAN_STREAMS = 4    # the finite check reads blocks of g as this many interleaved streams,
+SCAN_PIECE = 4096   # each this long (constants the compiler sees: see _count_nonfinite_range)
+assert CHUNK_SIZE == SCAN_STREAMS * SCAN_PIECE, "a whole chunk is one block of streams"
 
 
 @njit(**_JIT)
@@ -328,19 +329,25 @@ def _count_nonfinite_range(x, a, b):
     """Number of NaN/±Inf among x[a:b]: an int32 count of 0/1 terms, summed without a branch,
     so the loop vectorizes (b − a < 2³¹).
 
-    A whole chunk is read as SCAN_STREAMS interleaved streams (piece q of the chunk at
-    offset k, for every q, then k + 1): a single stream is not enough to keep memory busy,
-    since one core's prefetcher follows each stream on its own, and this check reads only g,
-    where the update kernels read four arrays at once. A short last chunk is one stream."""
+    The range is read in blocks of SCAN_STREAMS·SCAN_PIECE elements (a whole chunk), each as
+    SCAN_STREAMS interleaved streams (piece q of the block at offset k, for every q, then
+    k + 1), and what is left after the last whole block as one stream: a single stream is not
+    enough to keep memory busy, since one core's prefetcher follows each stream on its own,
+    and this check reads only g, where the update kernels read four arrays at once. The block
+    is made of constants so that the compiler unrolls and vectorizes the streams (with a piece
+    length known only at run time it did neither). Every element is read
+    once whatever the range's length, so the count does not depend on CHUNK_SIZE (a global
+    that Numba freezes when it compiles the caller, including a value a test patched in)."""
     n = np.int32(0)
-    piece = CHUNK_SIZE // SCAN_STREAMS
-    if b - a == CHUNK_SIZE:
-        for k in range(piece):
+    block = SCAN_STREAMS * SCAN_PIECE
+    start = a
+    while start + block <= b:
+        for k in range(SCAN_PIECE):
             for q in range(SCAN_STREAMS):
-                n += _is_nonfinite(x, a + q * piece + k)
-    else:
-        for k in range(b - a):
-            n += _is_nonfinite(x, a + k)
+                n += _is_nonfinite(x, start + q * SCAN_PIECE + k)
+        start += block
+    for i in range(start, b):
+        n += _is_nonfinite(x, i)
     return n
 
 

@@ -168,7 +168,7 @@ def test_count_nonfinite_every_stream_position(parallel):
     NumPy counts it."""
     from numpy_adam.optim import kernels
     size = 2 * kernels.CHUNK_SIZE + 100
-    piece = kernels.CHUNK_SIZE // kernels.SCAN_STREAMS
+    piece = kernels.SCAN_PIECE
     edges = [c * kernels.CHUNK_SIZE + q * piece + d for c in range(2)
              for q in range(kernels.SCAN_STREAMS) for d in (0, piece - 1)]
     rng = np.random.default_rng(7)
@@ -179,6 +179,38 @@ def test_count_nonfinite_every_stream_position(parallel):
     x = np.ones(size, dtype=np.float32)
     x[rng.choice(size, 300, replace=False)] = rng.choice([np.nan, np.inf, -np.inf], 300)
     assert kernels.count_nonfinite(x, parallel) == np.count_nonzero(~np.isfinite(x)) == 300
+
+
+# Compiled with CHUNK_SIZE = 7 (what the small_chunks fixture patches in): Numba freezes the
+# global at the first compile, so a count compiled under the fixture keeps that chunk size,
+# in the test process and in the on-disk cache. Run in a fresh process with its own cache.
+SEVEN_ELEMENT_CHUNKS = """
+import sys
+import numpy as np
+from numpy_adam.optim import kernels
+kernels.CHUNK_SIZE = 7
+parallel = sys.argv[1] == "True"
+wrong = []
+for size in (1, 4, 7, 8, 13, 14, 30):
+    for at in range(size):
+        x = np.ones(size, dtype=np.float32)
+        x[at] = np.nan
+        if kernels.count_nonfinite(x, parallel) != 1:
+            wrong.append((size, at))
+print(wrong)
+"""
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_count_nonfinite_does_not_depend_on_the_chunk_size(parallel, tmp_path):
+    """Every element is checked whatever CHUNK_SIZE is (7 is not a multiple of SCAN_STREAMS)."""
+    import subprocess
+    import sys
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", SEVEN_ELEMENT_CHUNKS, str(parallel)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]", f"(size, position) of a NaN not counted: {done.stdout}"
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
