@@ -12,7 +12,8 @@ load of the data set from disk:
     torch   the PyTorch twin with the same initial weights, cross-entropy and torch.optim.Adam,
             with our thread count
 
-Each side also reports its minor page faults per step over the loop (``getrusage``).
+Each side also reports its minor page faults (``getrusage``) per step: those of the whole call,
+building the model and optimizer included, divided by the steps.
 """
 from __future__ import annotations
 
