@@ -43,7 +43,6 @@ optimizer step. Every shape comes from the model's attributes.
 """
 from __future__ import annotations
 
-import resource
 import time
 
 import numpy as np
@@ -57,6 +56,7 @@ from numpy_adam.nn.loss import SoftmaxCrossEntropy
 from numpy_adam.optim import kernels as optimizer_kernels
 
 from .optimizer_core import training_adam
+from .system import minor_faults
 from .timing import SETTLE_SECONDS, interleaved_medians, median_ms, median_ratio, ratios_to
 
 
@@ -112,10 +112,10 @@ def numpy_step_fn(n: int, model_cls: type[CifarCNN] = FastCifarCNN, batch_spread
 def minor_faults_per_step(step, steps: int = 10) -> float:
     """Mean minor page faults of ``step()`` over ``steps`` calls (after one warm-up call)."""
     step()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    before = minor_faults()
     for _ in range(steps):
         step()
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / steps
+    return (minor_faults() - before) / steps
 
 
 def batch_rows(batch_sizes, candidates_for, baseline: str | None, ratio_key: str,

@@ -22,6 +22,12 @@ REPORTED_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_THREAD_TIMEOU
                 "NUMBA_THREADING_LAYER")
 
 
+def minor_faults() -> int:
+    """Minor page faults of this process so far (``getrusage``): differences of two readings
+    count the faults of what ran between them."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def peak_rss_mb(children: bool = False) -> float:
     """Peak resident set size in MB of this process (or of its waited-for children).
 

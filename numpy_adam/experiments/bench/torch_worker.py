@@ -22,7 +22,6 @@ bench's model) and the batch of ``cnn_step._batch``; Adam's θ and g as
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 
@@ -75,6 +74,8 @@ SETUPS = {"cnn_step": (_cnn_step, "batch"), "adam": (_adam, "n")}
 def main() -> int:
     import torch
 
+    from .system import minor_faults
+
     cache = {}
     for line in sys.stdin:
         request = json.loads(line)
@@ -89,13 +90,12 @@ def main() -> int:
             fn, variant = cache[key]
             fn()  # one untimed call: this process's threads awake, as in a training loop
             inner = int(request["inner"])
-            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            faults = minor_faults()
             start = time.perf_counter()
             for _ in range(inner):
                 fn()
             reply = {"seconds": (time.perf_counter() - start) / inner,
-                     "minor_faults": (resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-                                      - faults) / inner}
+                     "minor_faults": (minor_faults() - faults) / inner}
             if variant is not None:
                 reply["adam"] = variant
         sys.stdout.write(json.dumps(reply) + "\n")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -108,7 +107,8 @@ def bench_whole_run(steps: int, threads: int, data_dir=None, torch: bool = True)
 if __name__ == "__main__":
     side, steps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     batches = _batches(steps, sys.argv[4] if len(sys.argv) > 4 else None)
-    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    from numpy_adam.experiments.bench.system import minor_faults
+    faults = minor_faults()
     seconds = _ours(batches) if side == "ours" else _torch(batches, threads)
-    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+    faults = minor_faults() - faults
     print(json.dumps({"seconds": seconds, "minor_faults": faults}))
