@@ -26,6 +26,13 @@ im2col + GEMM (ChannelMajorConv2d); conv2, 16 → 32 channels, in the frequency 
 25-fold copy of its input). The direct convolution (DirectChannelMajorConv2d) was not faster
 in whole steps for either.
 
+Threads. The conv blocks' stages split their work over :class:`~numpy_adam.nn.lanes.Lanes`
+(images, channels, or rows and columns of the products; one lane per OpenBLAS thread, with
+OpenBLAS itself on one thread meanwhile), from a batch of :data:`LANES_MIN_BATCH` up. Below
+it the stages run on the calling thread and the products on OpenBLAS's own threads, which
+hand work over faster than the lanes can (``numpy-adam bench``; README, Performance). The
+results are the same to the bit either way.
+
 Memory. Constructing one applies the allocator policy of :mod:`numpy_adam.nn.allocator`
 (process-wide, once): the step's arrays, freed at its end, stay with the process for the next
 step instead of being returned to the OS and page-faulted back in.
@@ -43,14 +50,22 @@ orientation, conv2's sums taken through the frequency domain, the order of ReLU 
 """
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
+
 import numpy as np
 
 from numpy_adam.nn.allocator import keep_freed_memory
 from numpy_adam.nn.fast_conv import ChannelMajorConv2d, swap_batch_and_channels
 from numpy_adam.nn.fast_fused import BatchNormReLUMaxPool
 from numpy_adam.nn.fast_spectral_conv import SpectralChannelMajorConv2d
+from numpy_adam.nn.lanes import shared_lanes
 
 from .cifar_cnn import POOL, CifarCNN, CifarCNNCache
+
+# The smallest batch whose step runs over lanes (module doc, Threads): interleaved whole
+# steps, lanes / OpenBLAS's threads, were 1.28×, 1.14–1.18×, 1.06×, 0.93–0.98×, 0.88× and
+# 0.78× as long at batch 16, 32, 40, 50, 64 and 100.
+LANES_MIN_BATCH = 48
 
 
 class FastCifarCNN(CifarCNN):
@@ -70,17 +85,26 @@ class FastCifarCNN(CifarCNN):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         keep_freed_memory()  # module doc, Memory
-        self.conv1_cn = ChannelMajorConv2d(self.conv1)
+        self.lanes = lanes = shared_lanes()  # module doc, Threads
+        self.lanes_min_batch: int | None = LANES_MIN_BATCH  # None: never over lanes
+        self.conv1_cn = ChannelMajorConv2d(self.conv1, lanes)
         # overwrite_input: x̂ goes into the conv output, which nothing else reads
-        self.block1 = BatchNormReLUMaxPool(self.bn1, self.pool1, overwrite_input=True)
-        self.conv2_cn = SpectralChannelMajorConv2d(self.conv2)
-        self.block2 = BatchNormReLUMaxPool(self.bn2, self.pool2, overwrite_input=True)
+        self.block1 = BatchNormReLUMaxPool(self.bn1, self.pool1, overwrite_input=True, lanes=lanes)
+        self.conv2_cn = SpectralChannelMajorConv2d(self.conv2, lanes)
+        self.block2 = BatchNormReLUMaxPool(self.bn2, self.pool2, overwrite_input=True, lanes=lanes)
 
-    @staticmethod
-    def to_channel_major(x: np.ndarray) -> np.ndarray:
+    def parallel_for(self, batch: int) -> AbstractContextManager:
+        """The context a step at ``batch`` runs its stages in: the lanes' ``parallel()`` from
+        ``self.lanes_min_batch`` (:data:`LANES_MIN_BATCH`) up, else nothing (module doc,
+        Threads)."""
+        threshold = self.lanes_min_batch
+        return self.lanes.parallel() if threshold is not None and batch >= threshold \
+            else nullcontext()
+
+    def to_channel_major(self, x: np.ndarray) -> np.ndarray:
         """x (N, C, H, W) -> a contiguous copy (C, N, H, W): im2col then reads whole planes
         instead of gathering across the batch from a transposed view."""
-        return swap_batch_and_channels(x)
+        return swap_batch_and_channels(x, self.lanes)
 
     def flatten_cn(self, h: np.ndarray) -> np.ndarray:
         """h (c2, N, S/4, S/4) -> (N, c2·(S/4)²) in the NCHW flatten order fc1 expects."""
@@ -96,18 +120,21 @@ class FastCifarCNN(CifarCNN):
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x (N, 3, S, S) -> logits (N, num_classes); S = image_size (32 for CIFAR-10)."""
         self._check_input(x)
-        h = self.conv1_cn.forward(self.to_channel_major(x))  # (c1, N, S, S)
-        h = self.block1.forward(h)                            # (c1, N, S/2, S/2)
-        h = self.block2.forward(self.conv2_cn.forward(h))     # (c2, N, S/4, S/4)
-        h = self.relu3(self.bn3(self.fc1(self.flatten_cn(h))))  # (N, hidden)
-        logits = self.fc2(h)                                  # (N, num_classes)
+        with self.parallel_for(x.shape[0]):  # module doc, Threads
+            h = self.conv1_cn.forward(self.to_channel_major(x))  # (c1, N, S, S)
+            h = self.block1.forward(h)                            # (c1, N, S/2, S/2)
+            h = self.block2.forward(self.conv2_cn.forward(h))     # (c2, N, S/4, S/4)
+            h = self.relu3(self.bn3(self.fc1(self.flatten_cn(h))))  # (N, hidden)
+            logits = self.fc2(h)                                  # (N, num_classes)
         self._cache = CifarCNNCache(logits.shape, logits.dtype)
         return logits
 
     def backward(self, dlogits: np.ndarray) -> None:
         """dlogits (N, num_classes) -> None; assigns every parameter's grad (no input grad)."""
-        d = self.fc2.backward(self._begin_backward(dlogits))                   # (N, hidden)
-        d = self.fc1.backward(self.bn3.backward(self.relu3.backward(d)))       # (N, c2·(S/4)²)
-        d = self.conv2_cn.backward(self.block2.backward(self.unflatten_cn(d)))  # (c1, N, S/2, S/2)
-        self.conv1_cn.backward_params_only(self.block1.backward(d))
+        d = self._begin_backward(dlogits)
+        with self.parallel_for(d.shape[0]):
+            d = self.fc2.backward(d)                                              # (N, hidden)
+            d = self.fc1.backward(self.bn3.backward(self.relu3.backward(d)))      # (N, c2·(S/4)²)
+            d = self.conv2_cn.backward(self.block2.backward(self.unflatten_cn(d)))  # (c1, N, S/2, S/2)
+            self.conv1_cn.backward_params_only(self.block1.backward(d))
         return None

@@ -11,7 +11,7 @@ Three tiers, each tested against the one above it:
 
 Shared plumbing: module.py (Module, Parameter), flat.py (one flat parameter buffer),
 checks.py (argument checks), im2col.py (NumPy im2col/col2im), threads.py (Numba's
-threading layer).
+threading layer), lanes.py (the fast tier's own threads, sharing a stage's work).
 """
 from .activation import Flatten, ReLU
 from .batchnorm import BatchNorm1d, BatchNorm2d

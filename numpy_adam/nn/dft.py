@@ -37,6 +37,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from .lanes import PRODUCT_ALIGN, Lanes
+
 COMPLEX_OF = {np.dtype(np.float32): np.dtype(np.complex64),
               np.dtype(np.float64): np.dtype(np.complex128)}
 
@@ -90,8 +92,17 @@ def fresh(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
     return np.empty(shape, dtype=dtype)
 
 
+def in_shares(lanes: Lanes | None, share, total: int, cost: int, align: int = 1) -> None:
+    """``share(start, stop)`` over 0 … total − 1: split over ``lanes`` (:meth:`.Lanes.split`:
+    each unit touches ``cost`` elements, starts are multiples of ``align``), or in one call."""
+    if lanes is None:
+        share(0, total)
+    else:
+        lanes.split(share, total, align, cost)
+
+
 def half_spectrum(x: np.ndarray, p: int, q: int, row: int, column: int, sign: int = -1,
-                  scratch=fresh, name: str = "spectrum") -> np.ndarray:
+                  scratch=fresh, name: str = "spectrum", lanes: Lanes | None = None) -> np.ndarray:
     """x (A, B, h, w) real, each plane at (row, column) of a zero P × Q plane → its half
     spectrum (P, L, A, B), complex (σ = sign; +1 gives the conjugate spectrum).
 
@@ -99,42 +110,58 @@ def half_spectrum(x: np.ndarray, p: int, q: int, row: int, column: int, sign: in
     E (P, h) @ (h, L·A·B), complex, after one transposing copy that brings h to the front.
     ``scratch(name, shape, dtype)`` provides the intermediate arrays and the result (e.g.
     :meth:`~.workspace.StepWorkspace.array`, so that repeated calls reuse memory instead of
-    page-faulting fresh arrays in); the result is ``scratch(name, …)``.
+    page-faulting fresh arrays in); the result is ``scratch(name, …)``. With ``lanes`` each
+    of the three steps is split over them (rows, planes' rows, columns: disjoint parts of
+    its output, so the result is the same to the bit).
     """
     a, b, h, w = x.shape
     length = half_length(q)
     # the matrices' cache key names the dtype by its code ('f', 'd'): dtype.name is a slow
     # property, and these transforms run a dozen times per training step
     real, complex_ = x.dtype, COMPLEX_OF[x.dtype]
-    by_column = np.matmul(np.ascontiguousarray(x).reshape(a * b * h, w),
-                          column_matrix(q, column, w, sign, real.char),
-                          out=scratch(f"{name}: by column", (a * b * h, 2 * length), real))
+    planes = np.ascontiguousarray(x).reshape(a * b * h, w)
+    g = column_matrix(q, column, w, sign, real.char)
+    by_column = scratch(f"{name}: by column", (a * b * h, 2 * length), real)
+    in_shares(lanes, lambda lo, hi: np.matmul(planes[lo:hi], g, out=by_column[lo:hi]), a * b * h,
+              w + 2 * length)
     rows_first = scratch(f"{name}: rows first", (h, length, a, b), complex_)
-    np.copyto(rows_first, by_column.view(complex_).reshape(a, b, h, length).transpose(2, 3, 0, 1))
+    gathered = by_column.view(complex_).reshape(a, b, h, length).transpose(2, 3, 0, 1)
+    in_shares(lanes, lambda lo, hi: np.copyto(rows_first[lo:hi], gathered[lo:hi]), h,
+              4 * length * a * b)
     spectrum = scratch(name, (p, length, a, b), complex_)
-    np.matmul(row_matrix(p, row, h, sign, real.char), rows_first.reshape(h, -1),
-              out=spectrum.reshape(p, -1))
+    e, rows, out = row_matrix(p, row, h, sign, real.char), rows_first.reshape(h, -1), spectrum.reshape(p, -1)
+    in_shares(lanes, lambda lo, hi: np.matmul(e, rows[:, lo:hi], out=out[:, lo:hi]), rows.shape[1],
+              2 * (h + p), PRODUCT_ALIGN)
     return spectrum
 
 
 def from_half_spectrum(z: np.ndarray, q: int, rows: tuple[int, int], columns: tuple[int, int],
-                       sign: int = -1, scratch=fresh, name: str = "planes") -> np.ndarray:
+                       sign: int = -1, scratch=fresh, name: str = "planes",
+                       lanes: Lanes | None = None) -> np.ndarray:
     """z (P, L, A, B), the half spectrum (made with ``sign``) of real P × Q planes → those planes'
     rows start … start+count−1 and columns likewise, (A, B, count_rows, count_columns), real,
     a new array.
 
     Two products: along rows E (count_rows, P) @ z (P, L·A·B), complex; then, after one
     transposing copy that brings L to the end, along columns (A·B·count_rows, 2L) @ D, real.
-    ``scratch`` provides the intermediates, as in :func:`half_spectrum`.
+    ``scratch`` provides the intermediates, and ``lanes`` splits the steps, as in
+    :func:`half_spectrum`.
     """
     p, length, a, b = z.shape
     (row, n_rows), (column, n_columns) = rows, columns
     real = np.dtype(z.real.dtype)
     by_row = scratch(f"{name}: by row", (n_rows, length, a, b), z.dtype)
-    np.matmul(row_matrix(p, row, n_rows, -sign, real.char).T, z.reshape(p, -1),
-              out=by_row.reshape(n_rows, -1))
+    e_t, spectra, out = (row_matrix(p, row, n_rows, -sign, real.char).T, z.reshape(p, -1),
+                         by_row.reshape(n_rows, -1))
+    in_shares(lanes, lambda lo, hi: np.matmul(e_t, spectra[:, lo:hi], out=out[:, lo:hi]),
+              spectra.shape[1], 2 * (p + n_rows), PRODUCT_ALIGN)
     columns_last = scratch(f"{name}: columns last", (a, b, n_rows, length), z.dtype)
-    np.copyto(columns_last, by_row.transpose(2, 3, 0, 1))
+    scattered = by_row.transpose(2, 3, 0, 1)
+    in_shares(lanes, lambda lo, hi: np.copyto(columns_last[lo:hi], scattered[lo:hi]), a,
+              4 * b * n_rows * length)
     d = inverse_column_matrix(p, q, column, n_columns, sign, real.char)
-    planes = columns_last.view(real).reshape(a * b * n_rows, 2 * length) @ d
+    interleaved = columns_last.view(real).reshape(a * b * n_rows, 2 * length)
+    planes = np.empty((a * b * n_rows, n_columns), dtype=real)
+    in_shares(lanes, lambda lo, hi: np.matmul(interleaved[lo:hi], d, out=planes[lo:hi]),
+              a * b * n_rows, 2 * length + n_columns)
     return planes.reshape(a, b, n_rows, n_columns)

@@ -24,13 +24,22 @@ import numpy as np
 from .checks import check_grad_output, forward_cache
 from .conv import Conv2d, check_conv_for_stage, check_stage_input
 from .fast_kernels import col2im_cn, im2col_cn
+from .lanes import Lanes, shared_lanes
 from .workspace import StepWorkspace
 
 
-def swap_batch_and_channels(x: np.ndarray) -> np.ndarray:
+def swap_batch_and_channels(x: np.ndarray, lanes: Lanes | None = None) -> np.ndarray:
     """(N, C, H, W) -> a contiguous (C, N, H, W), and back: the swap is its own inverse. A copy,
-    so that im2col reads whole planes instead of gathering across a transposed view."""
-    return np.ascontiguousarray(x.transpose(1, 0, 2, 3))
+    so that im2col reads whole planes instead of gathering across a transposed view; with
+    ``lanes``, the lanes copy a share of the images each."""
+    swapped = x.transpose(1, 0, 2, 3)
+    out = np.empty(swapped.shape, dtype=x.dtype)
+    if lanes is None:
+        np.copyto(out, swapped)
+    else:
+        lanes.split(lambda n0, n1: np.copyto(out[:, n0:n1], swapped[:, n0:n1]), out.shape[1],
+                    cost=2 * x[0].size)
+    return out
 
 
 class ChannelMajorConvCache(NamedTuple):
@@ -51,6 +60,8 @@ class ChannelMajorConv2d:
 
     Args:
         conv: the Conv2d whose parameters, hyperparameters and mode (``conv.training``) are used.
+        lanes: the threads that share the work (default: the process's shared
+            :class:`~.lanes.Lanes`): forward and dx by images, dW by rows of X_col.
 
     forward(x (C, N, H, W)) → y (O, N, H', W'), contiguous, the weight's dtype.
     backward(dy (O, N, H', W')) → dx (C, N, H, W); assigns conv.weight.grad, conv.bias.grad.
@@ -59,8 +70,9 @@ class ChannelMajorConv2d:
     Either backward consumes the forward's cache (one backward per forward).
     """
 
-    def __init__(self, conv: Conv2d):
+    def __init__(self, conv: Conv2d, lanes: Lanes | None = None):
         self.conv = check_conv_for_stage(conv, "ChannelMajorConv2d")
+        self.lanes = shared_lanes() if lanes is None else lanes
         self._workspace = StepWorkspace(conv)  # the im2col matrices (workspace doc)
         self._cache: ChannelMajorConvCache | None = None
 
@@ -72,11 +84,20 @@ class ChannelMajorConv2d:
         c, n, height, width = x.shape
         (kh, kw), (sh, sw), (ph, pw) = conv.kernel_size, conv.stride, conv.padding
         cols = self._workspace.array("cols", (c, kh, kw, n, out_h, out_w), w.dtype)
-        im2col_cn(x, kh, kw, sh, sw, ph, pw, cols)
-        cols = cols.reshape(-1, n * out_h * out_w)  # (C·kh·kw, N·H'·W')
-        y2 = w.reshape(conv.out_channels, -1) @ cols  # (O, N·H'·W')
-        if conv.bias is not None:
-            y2 += conv.bias.data[:, None]
+        cols2 = cols.reshape(-1, n * out_h * out_w)  # (C·kh·kw, N·H'·W')
+        w2 = w.reshape(conv.out_channels, -1)
+        y2 = np.empty((conv.out_channels, n * out_h * out_w), dtype=w.dtype)  # (O, N·H'·W')
+        bias, plane = conv.bias, out_h * out_w
+
+        def images(n0, n1):  # each lane: its images' columns of X_col, then of Y₂ = W₂·X_col
+            im2col_cn(x, kh, kw, sh, sw, ph, pw, cols, n0, n1)
+            part = slice(n0 * plane, n1 * plane)
+            np.matmul(w2, cols2[:, part], out=y2[:, part])
+            if bias is not None:
+                y2[:, part] += bias.data[:, None]
+
+        self.lanes.split(images, n, cost=(2 * cols2.shape[0] + conv.out_channels) * plane)
+        cols = cols2
         self._cache = ChannelMajorConvCache(cols, x.shape, (conv.out_channels, n, out_h, out_w))
         return y2.reshape(conv.out_channels, n, out_h, out_w)  # (O, N, H', W')
 
@@ -89,11 +110,16 @@ class ChannelMajorConv2d:
         self._cache = None
         dy2 = dy.reshape(conv.out_channels, -1)  # (O, N·H'·W')
         # dW₂ = dY₂·X_colᵀ computed as (X_col·dY₂ᵀ)ᵀ: OpenBLAS handles the long inner axis
-        # N·H'·W' better in this orientation
-        dw2 = (cache.cols @ dy2.T).T  # (O, C·kh·kw)
-        conv.weight.grad[...] = dw2.reshape(w.shape)
+        # N·H'·W' better in this orientation; each lane computes a block of X_col's rows
+        cols, dy2_t = cache.cols, dy2.T
+        dw2_t = np.empty((cols.shape[0], conv.out_channels), dtype=w.dtype)  # (C·kh·kw, O)
+        self.lanes.split(lambda k0, k1: np.matmul(cols[k0:k1], dy2_t, out=dw2_t[k0:k1]),
+                         cols.shape[0], cost=cols.shape[1])
+        conv.weight.grad[...] = dw2_t.T.reshape(w.shape)
         if conv.bias is not None:
-            conv.bias.grad[...] = dy2.sum(axis=1)  # (O,)
+            bias_grad = conv.bias.grad
+            self.lanes.split(lambda o0, o1: np.sum(dy2[o0:o1], axis=1, out=bias_grad[o0:o1]),
+                             conv.out_channels, cost=dy2.shape[1])
         return cache, dy2
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
@@ -104,9 +130,17 @@ class ChannelMajorConv2d:
         _, _, out_h, out_w = cache.output_shape
         (kh, kw), (sh, sw), (ph, pw) = conv.kernel_size, conv.stride, conv.padding
         dcols = self._workspace.array("dcols", (c * kh * kw, dy2.shape[1]), dy2.dtype)
-        np.matmul(conv.weight.data.reshape(conv.out_channels, -1).T, dy2, out=dcols)  # (C·kh·kw, N·H'·W')
+        w2_t = conv.weight.data.reshape(conv.out_channels, -1).T
+        dcols6 = dcols.reshape(c, kh, kw, n, out_h, out_w)
         dx = np.empty((c, n, height, width), dtype=dy2.dtype)
-        col2im_cn(dcols.reshape(c, kh, kw, n, out_h, out_w), sh, sw, ph, pw, dx)
+        plane = out_h * out_w
+
+        def images(n0, n1):  # each lane: its images' dX_col = W₂ᵀ·dY₂ columns, then col2im
+            part = slice(n0 * plane, n1 * plane)
+            np.matmul(w2_t, dy2[:, part], out=dcols[:, part])  # (C·kh·kw, N·H'·W')
+            col2im_cn(dcols6, sh, sw, ph, pw, dx, n0, n1)
+
+        self.lanes.split(images, n, cost=(2 * dcols.shape[0] + conv.out_channels) * plane)
         return dx  # (C, N, H, W)
 
     def backward_params_only(self, dy: np.ndarray) -> None:

@@ -38,6 +38,7 @@ from .batchnorm import BatchNorm2d
 from .checks import check_channel_major_input, check_grad_output, forward_cache
 from .fast_kernels import bn_relu_maxpool_backward, bn_relu_maxpool_forward, channel_mean_var
 from .im2col import output_shape
+from .lanes import Lanes, shared_lanes
 from .pooling import MaxPool2d
 
 _NO_PADDING = (0, 0)
@@ -60,18 +61,22 @@ class BatchNormReLUMaxPool:
         bn: the BatchNorm2d whose parameters, buffers and mode are used.
         pool: the MaxPool2d whose kernel_size and stride are used.
         overwrite_input: write x̂ into the forward's input array (default False).
+        lanes: the threads that share the channels (default: the process's shared
+            :class:`~.lanes.Lanes`; every channel's work is independent of the others').
 
     forward(x (C, N, H, W)) → y (C, N, H', W'), the batchnorm's dtype.
     backward(dy (C, N, H', W')) → dx (C, N, H, W); assigns bn.weight.grad, bn.bias.grad.
     """
 
-    def __init__(self, bn: BatchNorm2d, pool: MaxPool2d, *, overwrite_input: bool = False):
+    def __init__(self, bn: BatchNorm2d, pool: MaxPool2d, *, overwrite_input: bool = False,
+                 lanes: Lanes | None = None):
         if not isinstance(bn, BatchNorm2d):
             raise TypeError(f"BatchNormReLUMaxPool: bn must be a BatchNorm2d, got {type(bn).__name__}")
         if not isinstance(pool, MaxPool2d):
             raise TypeError(f"BatchNormReLUMaxPool: pool must be a MaxPool2d, "
                             f"got {type(pool).__name__}")
         self.bn, self.pool, self.overwrite_input = bn, pool, bool(overwrite_input)
+        self.lanes = shared_lanes() if lanes is None else lanes
         self._cache: FusedCache | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -82,26 +87,34 @@ class BatchNormReLUMaxPool:
         n_ch, n, height, width = x.shape
         out_h, out_w = output_shape((n, n_ch, height, width), self.pool.kernel_size,
                                     self.pool.stride, _NO_PADDING, name)
-        if bn.training:
-            m = n * height * width
-            if m <= 1:
-                raise ValueError(f"{name}: expected more than 1 value per channel when training, "
-                                 f"got input shape {x.shape}")
-            mean = np.empty(n_ch)  # (C,) float64
-            var = np.empty(n_ch)   # (C,) float64
-            channel_mean_var(x, mean, var)
-            dtype = x.dtype
-            bn.update_running_stats(mean.astype(dtype), var.astype(dtype), m)
+        training = bn.training
+        if training and n * height * width <= 1:
+            raise ValueError(f"{name}: expected more than 1 value per channel when training, "
+                             f"got input shape {x.shape}")
+        if training:
+            mean, var = np.empty(n_ch), np.empty(n_ch)  # (C,) float64, filled per channel below
         else:
             mean = bn.running_mean.astype(np.float64)
             var = bn.running_var.astype(np.float64)
-        inv_std = 1.0 / np.sqrt(var + bn.eps)  # (C,) float64
+        inv_std = np.empty(n_ch)  # (C,) float64, 1/√(σ² + ε)
         xhat = x if self.overwrite_input else np.empty_like(x)
         y = np.empty((n_ch, n, out_h, out_w), dtype=x.dtype)
         argmax = np.empty((n_ch, n, out_h, out_w), dtype=np.int32)
         (kh, kw), (sh, sw) = self.pool.kernel_size, self.pool.stride
-        bn_relu_maxpool_forward(x, mean, inv_std, bn.weight.data, bn.bias.data, kh, kw, sh, sw,
-                                xhat, y, argmax)
+        weight, bias, eps = bn.weight.data, bn.bias.data, bn.eps
+
+        def channels(c0, c1):  # statistics, then normalise, ReLU, pool: channel by channel
+            if training:
+                channel_mean_var(x[c0:c1], mean[c0:c1], var[c0:c1])
+            inv_std[c0:c1] = 1.0 / np.sqrt(var[c0:c1] + eps)
+            bn_relu_maxpool_forward(x[c0:c1], mean[c0:c1], inv_std[c0:c1], weight[c0:c1],
+                                    bias[c0:c1], kh, kw, sh, sw, xhat[c0:c1], y[c0:c1],
+                                    argmax[c0:c1])
+
+        self.lanes.split(channels, n_ch, cost=4 * x[0].size)
+        if training:
+            dtype = x.dtype
+            bn.update_running_stats(mean.astype(dtype), var.astype(dtype), n * height * width)
         self._cache = FusedCache(xhat, y, argmax, inv_std, bn.training)
         return y
 
@@ -114,8 +127,15 @@ class BatchNormReLUMaxPool:
         dx = np.empty_like(cache.xhat)  # (C, N, H, W)
         dweight, dbias = np.empty(n_ch), np.empty(n_ch)  # (C,) float64
         (_, kw), (sh, sw) = self.pool.kernel_size, self.pool.stride
-        bn_relu_maxpool_backward(dy, cache.y, cache.argmax, cache.xhat, self.bn.weight.data,
-                                 cache.inv_std, kw, sh, sw, cache.training, dx, dweight, dbias)
+        weight = self.bn.weight.data
+
+        def channels(c0, c1):
+            part = slice(c0, c1)
+            bn_relu_maxpool_backward(dy[part], cache.y[part], cache.argmax[part],
+                                     cache.xhat[part], weight[part], cache.inv_std[part], kw, sh,
+                                     sw, cache.training, dx[part], dweight[part], dbias[part])
+
+        self.lanes.split(channels, n_ch, cost=4 * dx[0].size)
         self.bn.weight.grad[...] = dweight
         self.bn.bias.grad[...] = dbias
         return dx

@@ -15,9 +15,10 @@ in tests/nn/test_fast_tier.py, and also runs as plain Python under ``NUMBA_DISAB
 (tests/nn/test_no_jit.py). Kernels take arrays and scalars only and write into output
 arrays the caller allocates.
 
-Threads: the kernels are serial on purpose. The GEMMs between them already keep every core
-busy through OpenBLAS, and parallel Numba loops here would contend with OpenBLAS's threads
-for the same cores instead of adding throughput.
+Threads: the kernels are serial, and take the part of the work to do (channels are slices
+of C; im2col and col2im take a range of images), so that the lanes of :mod:`.lanes` can run
+them on disjoint shares side by side. Numba-parallel loops here would contend with
+OpenBLAS's threads for the cores.
 """
 from __future__ import annotations
 
@@ -28,22 +29,24 @@ _JIT = dict(cache=True, nogil=True)
 
 
 @njit(**_JIT)
-def im2col_cn(x, kh, kw, sh, sw, ph, pw, cols):
+def im2col_cn(x, kh, kw, sh, sw, ph, pw, cols, first, stop):
     """Gather every (kh, kw) window of the zero-padded input, padding handled inline.
 
     x:    (C, N, H, W) input (any strides)
-    cols: (C, kh, kw, N, H', W') output, filled completely:
+    cols: (C, kh, kw, N, H', W') output, filled for the images first ≤ n < stop:
           cols[c, u, v, n, i, j] = x[c, n, i·sh + u − ph, j·sw + v − pw], 0 outside x
     (One loop nest with the bounds test inside, rather than separate loops for the border:
-    the simplest form, and the border is a small part of the work.)
+    the simplest form, and the border is a small part of the work. The image range lets
+    lanes fill disjoint parts of one contiguous cols: a view per lane would compile to a
+    strided kernel about 3× as slow.)
     """
-    n_ch, n_img, height, width = x.shape
+    n_ch, _, height, width = x.shape
     out_h, out_w = cols.shape[4], cols.shape[5]
     for job in range(n_ch * kh * kw):
         c = job // (kh * kw)
         u = (job // kw) % kh
         v = job % kw
-        for n in range(n_img):
+        for n in range(first, stop):
             for i in range(out_h):
                 h = i * sh + u - ph
                 if h < 0 or h >= height:
@@ -59,20 +62,20 @@ def im2col_cn(x, kh, kw, sh, sw, ph, pw, cols):
 
 
 @njit(**_JIT)
-def col2im_cn(dcols, sh, sw, ph, pw, dx):
+def col2im_cn(dcols, sh, sw, ph, pw, dx, first, stop):
     """Scatter-add columns back onto the input grid (the adjoint of :func:`im2col_cn`).
 
     dcols: (C, kh, kw, N, H', W') gradient w.r.t. the columns
-    dx:    (C, N, H, W) output, overwritten:
+    dx:    (C, N, H, W) output, overwritten for the images first ≤ n < stop:
            dx[c, n, h, w] = Σ_{u,v,i,j: i·sh+u−ph = h, j·sw+v−pw = w} dcols[c, u, v, n, i, j]
     """
-    n_ch, kh, kw, n_img, out_h, out_w = dcols.shape
+    n_ch, kh, kw, _, out_h, out_w = dcols.shape
     height, width = dx.shape[2], dx.shape[3]
     for c in range(n_ch):
-        dx[c] = 0
+        dx[c, first:stop] = 0
         for u in range(kh):
             for v in range(kw):
-                for n in range(n_img):
+                for n in range(first, stop):
                     for i in range(out_h):
                         h = i * sh + u - ph
                         if h < 0 or h >= height:

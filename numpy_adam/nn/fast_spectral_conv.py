@@ -50,6 +50,7 @@ import numpy as np
 from .checks import check_grad_output, forward_cache
 from .conv import Conv2d, check_conv_for_stage, check_stage_input
 from .dft import from_half_spectrum, half_length, half_spectrum
+from .lanes import Lanes, shared_lanes
 from .workspace import StepWorkspace
 
 
@@ -74,14 +75,17 @@ class SpectralChannelMajorConv2d:
 
     Args:
         conv: the Conv2d (stride 1) whose parameters, hyperparameters and mode are used.
+        lanes: the threads that share each step's work (default: the process's shared
+            :class:`~.lanes.Lanes`); ``Lanes(1)`` runs it all on the calling thread.
 
     The methods are :class:`~numpy_adam.nn.fast_conv.ChannelMajorConv2d`'s: ``forward`` (x
     (C, N, H, W) → y (O, N, H', W')), ``backward`` (dy → dx, and the parameter gradients
     assigned) and ``backward_params_only``; one backward per forward.
     """
 
-    def __init__(self, conv: Conv2d):
+    def __init__(self, conv: Conv2d, lanes: Lanes | None = None):
         self.conv = check_conv_for_stage(conv, "SpectralChannelMajorConv2d", stride_one=True)
+        self.lanes = shared_lanes() if lanes is None else lanes
         self._workspace = StepWorkspace(conv)  # the transforms' arrays, reused step to step
         self._cache: SpectralConvCache | None = None
 
@@ -98,17 +102,21 @@ class SpectralChannelMajorConv2d:
         c, n, height, width = x.shape
         p, q = self._period(height, width)
         (ph, pw), o = conv.padding, conv.out_channels
-        frequencies, scratch = p * half_length(q), self._workspace.array
-        x_spectrum = half_spectrum(x, p, q, ph, pw, scratch=scratch,
-                                   name="x spectrum").reshape(frequencies, c, n)
+        frequencies, scratch, lanes = p * half_length(q), self._workspace.array, self.lanes
+        x_spectrum = half_spectrum(x, p, q, ph, pw, scratch=scratch, name="x spectrum",
+                                   lanes=lanes).reshape(frequencies, c, n)
         w_conj = half_spectrum(w, p, q, 0, 0, sign=+1, scratch=scratch,
                                name="w conjugate spectrum").reshape(frequencies, o, c)
-        y_spectrum = np.matmul(w_conj, x_spectrum,                        # Y_f (F, O, N)
-                               out=scratch("y spectrum", (frequencies, o, n), x_spectrum.dtype))
+        y_spectrum = scratch("y spectrum", (frequencies, o, n), x_spectrum.dtype)  # Y_f (F, O, N)
+        lanes.split(lambda f0, f1: np.matmul(w_conj[f0:f1], x_spectrum[f0:f1],
+                                             out=y_spectrum[f0:f1]),
+                    frequencies, cost=2 * (o * c + c * n + o * n))
         y = from_half_spectrum(y_spectrum.reshape(p, -1, o, n), q, (0, out_h), (0, out_w),
-                               scratch=scratch, name="y")
+                               scratch=scratch, name="y", lanes=lanes)
         if conv.bias is not None:
-            y += conv.bias.data[:, None, None, None]
+            bias = conv.bias.data
+            lanes.split(lambda o0, o1: np.add(y[o0:o1], bias[o0:o1, None, None, None],
+                                              out=y[o0:o1]), o, cost=2 * y[0].size)
         self._cache = SpectralConvCache(x_spectrum, w_conj, x.shape, (o, n, out_h, out_w))
         return y
 
@@ -122,17 +130,22 @@ class SpectralChannelMajorConv2d:
         o, n, _, _ = cache.output_shape
         p, q = self._period(*cache.input_shape[2:])
         frequencies, c, _ = cache.x_spectrum.shape
-        scratch = self._workspace.array
+        scratch, lanes = self._workspace.array, self.lanes
         dy_conj = half_spectrum(dy, p, q, 0, 0, sign=+1, scratch=scratch,
-                                name="dy conjugate spectrum").reshape(frequencies, o, n)
-        dw_spectrum = np.matmul(dy_conj, cache.x_spectrum.transpose(0, 2, 1),  # DW_f (F, O, C)
-                                out=scratch("dw spectrum", (frequencies, o, c), dy_conj.dtype))
+                                name="dy conjugate spectrum", lanes=lanes).reshape(frequencies, o, n)
+        x_spectrum_t = cache.x_spectrum.transpose(0, 2, 1)
+        dw_spectrum = scratch("dw spectrum", (frequencies, o, c), dy_conj.dtype)  # DW_f (F, O, C)
+        lanes.split(lambda f0, f1: np.matmul(dy_conj[f0:f1], x_spectrum_t[f0:f1],
+                                             out=dw_spectrum[f0:f1]),
+                    frequencies, cost=2 * (o * n + n * c + o * c))
         conv.weight.grad[...] = from_half_spectrum(dw_spectrum.reshape(p, -1, o, c), q,
                                                    (0, conv.kernel_size[0]),
                                                    (0, conv.kernel_size[1]),
                                                    scratch=scratch, name="dw")
         if conv.bias is not None:
-            conv.bias.grad[...] = dy.sum(axis=(1, 2, 3))  # (O,)
+            bias_grad = conv.bias.grad
+            lanes.split(lambda o0, o1: np.sum(dy[o0:o1], axis=(1, 2, 3), out=bias_grad[o0:o1]), o,
+                        cost=dy[0].size)
         return cache, dy_conj
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
@@ -140,12 +153,14 @@ class SpectralChannelMajorConv2d:
         cache, dy_conj = self._parameter_grads(dy)
         c, n, height, width = cache.input_shape
         p, q = self._period(height, width)
-        (ph, pw) = self.conv.padding
-        dx_conj = np.matmul(cache.w_conj.transpose(0, 2, 1), dy_conj,    # conj(DX_f) (F, C, N)
-                            out=self._workspace.array("dx conjugate spectrum", (len(dy_conj), c, n),
-                                                      dy_conj.dtype))
+        (ph, pw), lanes, o = self.conv.padding, self.lanes, self.conv.out_channels
+        w_conj_t = cache.w_conj.transpose(0, 2, 1)
+        dx_conj = self._workspace.array("dx conjugate spectrum", (len(dy_conj), c, n),  # conj(DX_f)
+                                        dy_conj.dtype)                                # (F, C, N)
+        lanes.split(lambda f0, f1: np.matmul(w_conj_t[f0:f1], dy_conj[f0:f1], out=dx_conj[f0:f1]),
+                    len(dy_conj), cost=2 * (c * o + o * n + c * n))
         return from_half_spectrum(dx_conj.reshape(p, -1, c, n), q, (ph, height), (pw, width),
-                                  sign=+1, scratch=self._workspace.array, name="dx")
+                                  sign=+1, scratch=self._workspace.array, name="dx", lanes=lanes)
 
     def backward_params_only(self, dy: np.ndarray) -> None:
         """dy (O, N, H', W') → None; assigns the parameter gradients and computes no dx."""

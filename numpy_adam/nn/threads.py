@@ -4,8 +4,8 @@ Why: on small core counts the default OpenMP layer's idle worker threads spin af
 parallel region, and OpenBLAS's idle threads spin after each GEMM; a training step
 alternates the two, so each waits for cores the other is burning. The workqueue layer's
 idle threads sleep instead. (The fast layer kernels in :mod:`.fast_kernels` are serial for
-the same reason; the optimizer's kernels and the bench's bandwidth measurement are the
-parallel ones.)
+the same reason, and run side by side on shares of the work through :mod:`.lanes`; the
+optimizer's kernels and the bench's bandwidth measurement are the parallel ones.)
 
 How: :func:`apply_thread_policy` sets ``numba.config.THREADING_LAYER`` — effective until
 Numba's first parallel launch, so ``numpy_adam/nn/__init__.py`` calls it (every model and

@@ -49,11 +49,11 @@ def test_im2col_and_col2im_kernels_match_numpy(kernel, stride, padding):
     x = rng.standard_normal((3, 2, 7, 9))  # (N, C, H, W)
     expected = im2col(x, kernel, stride, padding)
     cols = np.full(expected.shape, np.nan)
-    im2col_cn(x.transpose(1, 0, 2, 3), *kernel, *stride, *padding, cols)
+    im2col_cn(x.transpose(1, 0, 2, 3), *kernel, *stride, *padding, cols, 0, x.shape[0])
     np.testing.assert_array_equal(cols, expected, err_msg="im2col_cn gathers the same windows")
     dcols = rng.standard_normal(expected.shape)
     dx = np.full((2, 3, 7, 9), np.nan)  # (C, N, H, W), overwritten
-    col2im_cn(dcols, *stride, *padding, dx)
+    col2im_cn(dcols, *stride, *padding, dx, 0, dx.shape[1])
     assert_matches(cm(dx), col2im(dcols, x.shape, kernel, stride, padding), np.float64,
                    "col2im_cn scatter-adds as col2im")
 

@@ -27,6 +27,8 @@ design that training runs.
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 
 from numpy_adam.models.cifar_cnn import CifarCNN
@@ -60,7 +62,7 @@ def conv_work(n: int, model: CifarCNN):
                                     conv.padding, "conv")
         x = rng.standard_normal((c, n, height, width), dtype=np.float32)     # (C, N, H, W)
         cols = np.empty((c, kh, kw, n, out_h, out_w), dtype=np.float32)
-        im2col_cn(x, kh, kw, *window, cols)
+        im2col_cn(x, kh, kw, *window, cols, 0, x.shape[1])
         w = rng.standard_normal((o, c * kh * kw), dtype=np.float32)          # (O, C·kh·kw)
         dy = rng.standard_normal((o, n * out_h * out_w), dtype=np.float32)   # (O, L)
         parts.append((x, cols, w, dy, (kh, kw, *window)))
@@ -77,10 +79,10 @@ def conv_work(n: int, model: CifarCNN):
         np.matmul(w2.T, dy2, out=dcols2)
 
     def gemms_and_data_movement():
-        im2col_cn(x1, *args1, cols1)
-        im2col_cn(x2, *args2, cols2)
+        im2col_cn(x1, *args1, cols1, 0, x1.shape[1])
+        im2col_cn(x2, *args2, cols2, 0, x2.shape[1])
         gemms()
-        col2im_cn(dcols2.reshape(cols2.shape), *args2[2:], dx2)
+        col2im_cn(dcols2.reshape(cols2.shape), *args2[2:], dx2, 0, dx2.shape[1])
 
     return gemms, gemms_and_data_movement
 
@@ -88,10 +90,13 @@ def conv_work(n: int, model: CifarCNN):
 def stage_conv_work(n: int, model: FastCifarCNN, stages=None):
     """A zero-argument callable for batch n: the step's five conv directions (conv1 forward
     + weight grad, conv2 forward + weight and input grads) by ``stages``, the two conv
-    stage classes (default: the model's own, ``conv1_cn`` and ``conv2_cn``)."""
+    stage classes (default: the model's own, ``conv1_cn`` and ``conv2_cn``, run as the model
+    runs them at batch n: over its lanes from ``model.lanes_min_batch`` up)."""
     rng = np.random.default_rng(n)
+    threads = nullcontext
     if stages is None:
         stages = (type(model.conv1_cn), type(model.conv2_cn))
+        threads = (lambda: model.parallel_for(n))
     steps = []
     for stage, (conv, (height, width)) in zip(stages, conv_inputs(model)):
         fast = stage(conv)
@@ -103,10 +108,11 @@ def stage_conv_work(n: int, model: FastCifarCNN, stages=None):
     (conv1, x1, dy1), (conv2, x2, dy2) = steps
 
     def work():
-        conv1.forward(x1)
-        conv1.backward_params_only(dy1)
-        conv2.forward(x2)
-        conv2.backward(dy2)
+        with threads():
+            conv1.forward(x1)
+            conv1.backward_params_only(dy1)
+            conv2.forward(x2)
+            conv2.backward(dy2)
 
     return work
 
