@@ -84,13 +84,16 @@ def threaded_adam(params):
 
 
 def numpy_step_fn(n: int, model_cls: type[CifarCNN] = FastCifarCNN, batch_spread=False,
-                  convs: str | None = None, threaded: bool = False):
+                  convs: str | None = None, threaded: bool = False, lanes: bool = True):
     """(a zero-argument callable doing one full training step at batch n, the model); with
     ``batch_spread`` the step also measures the within-batch spread, as --batch-spread does;
     with ``convs`` ("im2col" or "direct") both conv stages of a FastCifarCNN are that
     algorithm (:data:`CONV_STAGES`) instead of its own choice; with ``threaded`` Adam's
-    kernels run over threads (:func:`threaded_adam`)."""
+    kernels run over threads (:func:`threaded_adam`); without ``lanes`` a FastCifarCNN runs
+    its stages on the calling thread and OpenBLAS's threads at every batch size."""
     model = model_cls(rng=np.random.default_rng(0))
+    if not lanes:
+        model.lanes_min_batch = None
     if convs is not None:
         model.conv1_cn = CONV_STAGES[convs](model.conv1)
         model.conv2_cn = CONV_STAGES[convs](model.conv2)
@@ -157,6 +160,7 @@ def bench_cnn_step(batch_sizes, rounds: int, torch=None,
         for name in CONV_STAGES:
             candidates[f"numpy_{name}_convs"], _ = numpy_step_fn(n, FastCifarCNN, convs=name)
         candidates["numpy_threaded_adam"], _ = numpy_step_fn(n, FastCifarCNN, threaded=True)
+        candidates["numpy_without_lanes"], _ = numpy_step_fn(n, FastCifarCNN, lanes=False)
         if torch is not None:  # the same step in the PyTorch twin, with the same weights and batch
             candidates["torch"] = torch.candidate("cnn_step", n)
         if torch_same_allocator is not None:
@@ -165,13 +169,15 @@ def bench_cnn_step(batch_sizes, rounds: int, torch=None,
 
     also = {"batch_spread_vs_ours": ("numpy", "numpy_batch_spread"),
             "threaded_adam_vs_ours": ("numpy", "numpy_threaded_adam"),
+            "without_lanes_vs_ours": ("numpy", "numpy_without_lanes"),
             **{f"{name}_convs_vs_ours": ("numpy", f"numpy_{name}_convs") for name in CONV_STAGES}}
     if torch_same_allocator is not None:
         also["ours_vs_torch_same_allocator"] = ("torch_same_allocator", "numpy")
     rows = batch_rows(batch_sizes, candidates_for, "torch" if torch is not None else None,
                       "ratio_vs_torch", rounds, also=also)
     for row in rows:  # the torch ratios are of the two ways to train, not of the variants
-        for name in (["numpy_batch_spread", "numpy_threaded_adam", "torch_same_allocator"]
+        for name in (["numpy_batch_spread", "numpy_threaded_adam", "numpy_without_lanes",
+                      "torch_same_allocator"]
                      + [f"numpy_{name}_convs" for name in CONV_STAGES]):
             row.get("ratio_vs_torch", {}).pop(name, None)
         faults = {"numpy": minor_faults_per_step(numpy_step_fn(row["batch"])[0])}
@@ -211,19 +217,21 @@ def layer_breakdown(n: int, rounds: int) -> dict:
         return model.fc1.backward(model.bn3.backward(model.relu3.backward(model.fc2.backward(d))))
 
     for r in range(rounds + 2):
-        h = timed("conv1 forward", conv1_forward, x)
-        h = timed("bn1+relu+pool forward", model.block1.forward, h)
-        h = timed("conv2 forward", model.conv2_cn.forward, h)
-        h = timed("bn2+relu+pool forward", model.block2.forward, h)
-        h = timed("flatten (transpose)", model.flatten_cn, h)
-        h = timed("fc1+bn3+relu+fc2 forward", classifier_forward, h)
+        with model.parallel_for(n):  # as in model.forward
+            h = timed("conv1 forward", conv1_forward, x)
+            h = timed("bn1+relu+pool forward", model.block1.forward, h)
+            h = timed("conv2 forward", model.conv2_cn.forward, h)
+            h = timed("bn2+relu+pool forward", model.block2.forward, h)
+            h = timed("flatten (transpose)", model.flatten_cn, h)
+            h = timed("fc1+bn3+relu+fc2 forward", classifier_forward, h)
         loss.forward(h, labels)
-        d = timed("fc2+relu+bn3+fc1 backward", classifier_backward, loss.backward())
-        d = timed("unflatten (transpose)", model.unflatten_cn, d)
-        d = timed("bn2+relu+pool backward", model.block2.backward, d)
-        d = timed("conv2 backward", model.conv2_cn.backward, d)
-        d = timed("bn1+relu+pool backward", model.block1.backward, d)
-        timed("conv1 backward (no dx)", model.conv1_cn.backward_params_only, d)
+        with model.parallel_for(n):  # as in model.backward
+            d = timed("fc2+relu+bn3+fc1 backward", classifier_backward, loss.backward())
+            d = timed("unflatten (transpose)", model.unflatten_cn, d)
+            d = timed("bn2+relu+pool backward", model.block2.backward, d)
+            d = timed("conv2 backward", model.conv2_cn.backward, d)
+            d = timed("bn1+relu+pool backward", model.block1.backward, d)
+            timed("conv1 backward (no dx)", model.conv1_cn.backward_params_only, d)
         timed("adam step (stats)", opt.step)
         if r < 2:  # warmup rounds
             times.clear()

@@ -12,7 +12,9 @@ for :class:`~numpy_adam.nn.fast_conv.ChannelMajorConv2d` ("im2col"),
 :class:`~numpy_adam.nn.fast_direct_conv.DirectChannelMajorConv2d` ("direct") and
 :class:`~numpy_adam.nn.fast_spectral_conv.SpectralChannelMajorConv2d` ("spectral"). A
 backward needs its own forward first; :class:`BackwardTimer` runs that forward untimed and
-times the backward alone. Each timing starts after a 0.3 s pause (the other side's idle
+times the backward alone. Every call runs in the thread regime FastCifarCNN's step has at
+batch N (``parallel_for``: over the lanes of :mod:`numpy_adam.nn.lanes` from its
+``lanes_min_batch`` up; the direct kernels are Numba-parallel either way). Each timing starts after a 0.3 s pause (the other side's idle
 OpenBLAS or Numba threads stop spinning) and, for forwards, one untimed call (its own threads
 awake). ``ratio_vs_im2col`` holds the medians over rounds of direct / im2col and spectral /
 im2col: below 1 that algorithm is faster. A layer's directions are not independent choices:
@@ -35,7 +37,7 @@ import time
 import numba
 import numpy as np
 
-from numpy_adam.models.cifar_cnn import CifarCNN
+from numpy_adam.models.cifar_cnn_fast import FastCifarCNN
 from numpy_adam.nn.direct_kernels_simd import correlate_rows_simd, correlate_weight_grad_simd
 from numpy_adam.nn.fast_conv import ChannelMajorConv2d
 from numpy_adam.nn.fast_direct_conv import DirectChannelMajorConv2d, padded_length
@@ -72,8 +74,17 @@ class BackwardTimer:
         return total / inner
 
 
-def _candidates(conv, height: int, width: int, n: int, direction: str) -> dict:
-    """{algorithm name: callable} for one conv and direction at batch n."""
+def _in(regime, call):
+    """``call`` wrapped to run inside a fresh ``regime()`` context each time."""
+    def run():
+        with regime():
+            call()
+    return run
+
+
+def _candidates(conv, height: int, width: int, n: int, direction: str, regime) -> dict:
+    """{algorithm name: callable} for one conv and direction at batch n; each call runs in
+    ``regime()`` (the step's thread regime at batch n: FastCifarCNN.parallel_for)."""
     rng = np.random.default_rng(n)
     x = rng.standard_normal((conv.in_channels, n, height, width), dtype=np.float32)  # (C, N, H, W)
     out_h, out_w = output_shape((n, conv.in_channels, height, width), conv.kernel_size,
@@ -82,13 +93,15 @@ def _candidates(conv, height: int, width: int, n: int, direction: str) -> dict:
     candidates = {}
     for name, algorithm in ALGORITHMS.items():
         fast = algorithm(conv)
-        forward = (lambda f: lambda: f.forward(x))(fast)
+        forward = _in(regime, (lambda f: lambda: f.forward(x))(fast))
         if direction == "forward":
             candidates[name] = forward
         elif direction == "weight grad":
-            candidates[name] = BackwardTimer(forward, (lambda f: lambda: f.backward_params_only(dy))(fast))
+            candidates[name] = BackwardTimer(
+                forward, _in(regime, (lambda f: lambda: f.backward_params_only(dy))(fast)))
         else:
-            candidates[name] = BackwardTimer(forward, (lambda f: lambda: f.backward(dy))(fast))
+            candidates[name] = BackwardTimer(
+                forward, _in(regime, (lambda f: lambda: f.backward(dy))(fast)))
     return candidates
 
 
@@ -156,14 +169,15 @@ def bench_conv_algorithms(batch_sizes, rounds: int) -> list[dict]:
     CifarCNN, each direction it runs in training, each batch size (module doc)."""
     rates = in_cache_rates(rounds)
     threads = numba.get_num_threads()
-    model = CifarCNN(rng=np.random.default_rng(0))
+    model = FastCifarCNN(rng=np.random.default_rng(0))  # its convs, and its thread regime
     names = {id(model.conv1): "conv1", id(model.conv2): "conv2"}
     rows = []
     for n in batch_sizes:
         for conv, (height, width) in conv_inputs(model):
             layer = names[id(conv)]
             for direction in DIRECTIONS[layer]:
-                times = interleaved_medians(_candidates(conv, height, width, n, direction),
+                regime = (lambda n=n: model.parallel_for(n))
+                times = interleaved_medians(_candidates(conv, height, width, n, direction, regime),
                                             rounds=rounds, inner=3, settle=SETTLE_SECONDS,
                                             warm_calls=1)
                 work = multiply_adds(conv, height, width, n, direction)

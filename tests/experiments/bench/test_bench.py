@@ -6,6 +6,7 @@ import math
 import os
 import subprocess
 import sys
+from contextlib import nullcontext
 
 import numpy as np
 import pytest
@@ -39,9 +40,10 @@ def _check_common(report: dict) -> None:
     assert row["batch"] == 4 and set(row["ms"]) >= {"numpy", "numpy_plain_layers",
                                                     "numpy_batch_spread", "numpy_im2col_convs",
                                                     "numpy_direct_convs",
-                                                    "numpy_threaded_adam"}, row
+                                                    "numpy_threaded_adam",
+                                                    "numpy_without_lanes"}, row
     for key in ("batch_spread_vs_ours", "im2col_convs_vs_ours", "direct_convs_vs_ours",
-                "threaded_adam_vs_ours"):
+                "threaded_adam_vs_ours", "without_lanes_vs_ours"):
         assert np.isfinite(row[key]) and row[key] > 0, (key, row)
     assert row["minor_faults_per_step"]["numpy"] >= 0, row
     assert system["allocator_policy"] in ("applied", "environment", "unsupported"), system
@@ -166,6 +168,16 @@ def test_whole_run_throughput_times_both_sides_in_their_own_processes():
     if with_torch:
         assert result["ratio_vs_torch"] == pytest.approx(
             result["ms_per_step"]["ours"] / result["ms_per_step"]["torch"]), result
+
+
+def test_the_step_without_lanes_never_enters_them():
+    from numpy_adam.experiments.bench.cnn_step import numpy_step_fn
+    from numpy_adam.models.cifar_cnn_fast import LANES_MIN_BATCH
+
+    _, ours = numpy_step_fn(4)
+    _, without = numpy_step_fn(4, lanes=False)
+    assert ours.lanes_min_batch == LANES_MIN_BATCH and without.lanes_min_batch is None
+    assert isinstance(without.parallel_for(10 ** 6), nullcontext)
 
 
 def test_threaded_adam_runs_over_threads_and_restores_the_threshold():
