@@ -20,6 +20,10 @@ def _header(report: dict) -> list[str]:
         lines.append("BLAS: " + ", ".join(f"{k}={v}" for k, v in blas.items() if k != "prefix"))
     lines.append("env: " + ", ".join(f"{k}={v}" for k, v in s["env"].items()))
     lines.append(f"allocator policy (numpy_adam/nn/allocator.py): {s.get('allocator_policy')}")
+    lanes = s.get("lanes")
+    if lanes is not None:
+        lines.append(f"lanes (numpy_adam/nn/lanes.py): {lanes['count']}, FastCifarCNN's step over "
+                     f"them from batch {lanes['from_batch']} up")
     return lines
 
 

@@ -15,7 +15,9 @@ import sys
 import numba
 import numpy as np
 
+from numpy_adam.models.cifar_cnn_fast import LANES_MIN_BATCH
 from numpy_adam.nn.allocator import keep_freed_memory
+from numpy_adam.nn.lanes import shared_lanes
 
 REPORTED_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_THREAD_TIMEOUT",
                 "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS",
@@ -81,6 +83,7 @@ def system_info(torch_info: dict | None = None) -> dict:
         "numba_threading_layer": numba_threading_layer(),
         "blas": blas_info(),
         "allocator_policy": keep_freed_memory(),  # what FastCifarCNN applies (nn/allocator.py)
+        "lanes": {"count": shared_lanes().count, "from_batch": LANES_MIN_BATCH},  # nn/lanes.py
         "env": {name: os.environ.get(name) for name in REPORTED_ENV},
     }
     if torch_info is not None:  # as the PyTorch worker process reports it (.isolated)

@@ -47,6 +47,7 @@ def _check_common(report: dict) -> None:
         assert np.isfinite(row[key]) and row[key] > 0, (key, row)
     assert row["minor_faults_per_step"]["numpy"] >= 0, row
     assert system["allocator_policy"] in ("applied", "environment", "unsupported"), system
+    assert system["lanes"]["count"] >= 1 and system["lanes"]["from_batch"] >= 1, system
     assert all(v > 0 for v in row["ms"].values()), row
     stages = report["layer_breakdown"]["4"]
     assert "conv1 forward" in stages and "adam step (stats)" in stages, sorted(stages)
