@@ -97,8 +97,7 @@ class ChannelMajorConv2d:
                 y2[:, part] += bias.data[:, None]
 
         self.lanes.split(images, n, cost=(2 * cols2.shape[0] + conv.out_channels) * plane)
-        cols = cols2
-        self._cache = ChannelMajorConvCache(cols, x.shape, (conv.out_channels, n, out_h, out_w))
+        self._cache = ChannelMajorConvCache(cols2, x.shape, (conv.out_channels, n, out_h, out_w))
         return y2.reshape(conv.out_channels, n, out_h, out_w)  # (O, N, H', W')
 
     def _parameter_grads(self, dy: np.ndarray) -> tuple[ChannelMajorConvCache, np.ndarray]:

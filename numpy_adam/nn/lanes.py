@@ -96,6 +96,7 @@ class Lanes:
         self._active = 0  # lanes of the parallel() in force, 0 outside
         self._workers: list[queue.SimpleQueue] = []
         self._done: queue.SimpleQueue = queue.SimpleQueue()
+        self._splits = 0  # splits handed to workers so far: tags their reports
         self._pid = os.getpid()
 
     @property
@@ -142,18 +143,25 @@ class Lanes:
             if total > 0:
                 share(0, total)
             return
+        self._splits += 1
+        tag = self._splits
         for inbox, (start, stop) in zip(self._ensure_workers(len(parts) - 1), parts[1:]):
-            inbox.put((share, start, stop))
+            inbox.put((tag, share, start, stop))
         errors = []
         try:
             share(*parts[0])
         except BaseException as error:  # noqa: BLE001 - re-raised below, after the others
             errors.append(error)
         finally:
-            for _ in parts[1:]:
-                error = self._done.get()
-                if error is not None:
-                    errors.append(error)
+            waiting = len(parts) - 1
+            while waiting:
+                # a report of an earlier split (its wait interrupted, e.g. by Ctrl-C) is
+                # dropped: this split returns only once its own shares have finished
+                done, error = self._done.get()
+                if done == tag:
+                    waiting -= 1
+                    if error is not None:
+                        errors.append(error)
         if errors:
             raise errors[0]
 
@@ -174,15 +182,16 @@ class Lanes:
 
 
 def _serve(inbox: queue.SimpleQueue, done: queue.SimpleQueue) -> None:
-    """A worker lane: run each share posted to ``inbox``, report None or its exception."""
+    """A worker lane: run each share posted to ``inbox``; report (its split's tag, None or the
+    exception it raised)."""
     while True:
-        share, start, stop = inbox.get()
+        tag, share, start, stop = inbox.get()
         try:
             share(start, stop)
         except BaseException as error:  # noqa: BLE001 - handed to the caller
-            done.put(error)
+            done.put((tag, error))
         else:
-            done.put(None)
+            done.put((tag, None))
 
 
 _SHARED: Lanes | None = None

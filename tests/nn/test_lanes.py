@@ -111,6 +111,26 @@ def test_an_error_in_any_share_is_raised_after_all_shares_have_finished():
 
 
 @needs_openblas
+def test_a_split_waits_for_its_own_shares_not_for_a_stale_report():
+    """A split whose wait was cut short (Ctrl-C) leaves its worker's report behind; the next
+    split must not take it for one of its own."""
+    import time
+
+    lanes, finished = Lanes(2), []
+
+    def share(start, stop):
+        if start > 0:
+            time.sleep(0.2)
+        finished.append(start)
+
+    with lanes.parallel():
+        lanes.split(lambda a, b: None, 2)  # the worker thread exists
+        lanes._done.put((0, None))         # what an interrupted earlier split leaves behind
+        lanes.split(share, 10)
+        assert sorted(finished) == [0, 5], "returned before the worker's share had finished"
+
+
+@needs_openblas
 def test_parallel_holds_openblas_at_one_thread_and_restores_it_even_after_an_error():
     before = openblas_threads()
     lanes = Lanes(2)
