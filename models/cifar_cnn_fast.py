@@ -133,8 +133,9 @@ class FastCifarCNN(CifarCNN):
         """dlogits (N, num_classes) -> None; assigns every parameter's grad (no input grad)."""
         d = self._begin_backward(dlogits)
         with self.parallel_for(d.shape[0]):
-            d = self.fc2.backward(d)                                              # (N, hidden)
-            d = self.fc1.backward(self.bn3.backward(self.relu3.backward(d)))      # (N, c2·(S/4)²)
-            d = self.conv2_cn.backward(self.block2.backward(self.unflatten_cn(d)))  # (c1, N, S/2, S/2)
+            d = self.fc2.backward(d)                                          # (N, hidden)
+            d = self.fc1.backward(self.bn3.backward(self.relu3.backward(d)))  # (N, c2·(S/4)²)
+            d = self.block2.backward(self.unflatten_cn(d))                    # (c2, N, S/2, S/2)
+            d = self.conv2_cn.backward(d)                                     # (c1, N, S/2, S/2)
             self.conv1_cn.backward_params_only(self.block1.backward(d))
         return None

@@ -129,7 +129,8 @@ def half_spectrum(x: np.ndarray, p: int, q: int, row: int, column: int, sign: in
     in_shares(lanes, lambda lo, hi: np.copyto(rows_first[lo:hi], gathered[lo:hi]), h,
               4 * length * a * b)
     spectrum = scratch(name, (p, length, a, b), complex_)
-    e, rows, out = row_matrix(p, row, h, sign, real.char), rows_first.reshape(h, -1), spectrum.reshape(p, -1)
+    e, rows = row_matrix(p, row, h, sign, real.char), rows_first.reshape(h, -1)
+    out = spectrum.reshape(p, -1)
     in_shares(lanes, lambda lo, hi: np.matmul(e, rows[:, lo:hi], out=out[:, lo:hi]), rows.shape[1],
               2 * (h + p), PRODUCT_ALIGN)
     return spectrum

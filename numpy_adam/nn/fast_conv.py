@@ -62,6 +62,7 @@ class ChannelMajorConv2d:
         conv: the Conv2d whose parameters, hyperparameters and mode (``conv.training``) are used.
         lanes: the threads that share the work (default: the process's shared
             :class:`~.lanes.Lanes`): forward and dx by images, dW by rows of X_col.
+            They run in parallel only inside ``lanes.parallel()``; elsewhere in one call.
 
     forward(x (C, N, H, W)) → y (O, N, H', W'), contiguous, the weight's dtype.
     backward(dy (O, N, H', W')) → dx (C, N, H, W); assigns conv.weight.grad, conv.bias.grad.

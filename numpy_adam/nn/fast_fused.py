@@ -63,6 +63,7 @@ class BatchNormReLUMaxPool:
         overwrite_input: write x̂ into the forward's input array (default False).
         lanes: the threads that share the channels (default: the process's shared
             :class:`~.lanes.Lanes`; every channel's work is independent of the others').
+            They run in parallel only inside ``lanes.parallel()``; elsewhere in one call.
 
     forward(x (C, N, H, W)) → y (C, N, H', W'), the batchnorm's dtype.
     backward(dy (C, N, H', W')) → dx (C, N, H, W); assigns bn.weight.grad, bn.bias.grad.

@@ -76,7 +76,9 @@ class SpectralChannelMajorConv2d:
     Args:
         conv: the Conv2d (stride 1) whose parameters, hyperparameters and mode are used.
         lanes: the threads that share each step's work (default: the process's shared
-            :class:`~.lanes.Lanes`); ``Lanes(1)`` runs it all on the calling thread.
+            :class:`~.lanes.Lanes`: transforms by rows and columns, channel mixing by
+            frequencies). They run in parallel only inside ``lanes.parallel()``; elsewhere
+            in one call.
 
     The methods are :class:`~numpy_adam.nn.fast_conv.ChannelMajorConv2d`'s: ``forward`` (x
     (C, N, H, W) → y (O, N, H', W')), ``backward`` (dy → dx, and the parameter gradients

@@ -14,9 +14,9 @@ for :class:`~numpy_adam.nn.fast_conv.ChannelMajorConv2d` ("im2col"),
 backward needs its own forward first; :class:`BackwardTimer` runs that forward untimed and
 times the backward alone. Every call runs in the thread regime FastCifarCNN's step has at
 batch N (``parallel_for``: over the lanes of :mod:`numpy_adam.nn.lanes` from its
-``lanes_min_batch`` up; the direct kernels are Numba-parallel either way). Each timing starts after a 0.3 s pause (the other side's idle
-OpenBLAS or Numba threads stop spinning) and, for forwards, one untimed call (its own threads
-awake). ``ratio_vs_im2col`` holds the medians over rounds of direct / im2col and spectral /
+``lanes_min_batch`` up; the direct kernels are Numba-parallel either way). Each timing starts
+after a 0.3 s pause (the other side's idle OpenBLAS or Numba threads stop spinning) and, for
+forwards, one untimed call (its own threads awake). ``ratio_vs_im2col`` holds the medians over rounds of direct / im2col and spectral /
 im2col: below 1 that algorithm is faster. A layer's directions are not independent choices:
 a backward needs what its own forward kept (im2col's columns, the spectral input spectrum).
 FastCifarCNN's choice is made on whole training steps: the CNN step table (:mod:`.cnn_step`)
