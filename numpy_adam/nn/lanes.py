@@ -119,7 +119,7 @@ class Lanes:
             yield
             return
         threads = self._blas.get_num_threads()
-        self._active = self.count
+        self._active = self._fixed if self._fixed is not None else max(1, threads)
         self._blas.set_num_threads(1)
         try:
             yield
