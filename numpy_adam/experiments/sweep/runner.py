@@ -23,7 +23,8 @@ points of a folder accumulate: a new spec adds its points to those sweep.json li
 folder (:mod:`numpy_adam.training.lock`): one sweep process per folder.
 
 The loop keeps ``executor.capacity()`` points in flight (so "running" means running),
-records each result as it comes, prints a status line per completed run above one progress
+writes each point's new attempt to sweep.json before a worker is given it, records each
+result as it comes, prints a status line per completed run above one progress
 bar over runs (the runs themselves are quiet), and on Ctrl-C puts the points in flight back
 to pending, writes sweep.json and stops the workers before re-raising.
 """
@@ -130,16 +131,20 @@ def execute(entries: list[Entry], executor, *, data_dir=None, on_change=None, qu
     bar = tqdm(total=total, initial=done, desc=desc, unit="run", dynamic_ncols=True,
                disable=quiet)
     in_flight: dict = {}
+    handing_out: list[Entry] = []
     try:
         while queue or in_flight:
-            submitted = False
-            while queue and len(in_flight) < executor.capacity():
+            while queue and len(in_flight) + len(handing_out) < executor.capacity():
                 entry = queue.popleft()
                 entry.state, entry.attempts = "running", entry.attempts + 1
-                in_flight[executor.submit(task_of(entry, data_dir))] = entry
-                submitted = True
-            if submitted:
+                handing_out.append(entry)
+            if handing_out:
+                # Recorded before any worker is given the point: a kill in between would
+                # otherwise leave a worker that checkpoints an attempt sweep.json never counted.
                 on_change()
+                while handing_out:
+                    in_flight[executor.submit(task_of(handing_out[0], data_dir))] = handing_out[0]
+                    handing_out.pop(0)
             # wake up now and then even with nothing done: a Dask cluster may have grown
             for future in executor.wait(list(in_flight), timeout=1.0):
                 entry = in_flight.pop(future)
@@ -155,6 +160,9 @@ def execute(entries: list[Entry], executor, *, data_dir=None, on_change=None, qu
                 entry.record(executor.outcome(future))
             else:
                 entry.state = "pending"
+        for entry in handing_out:  # counted, but never given to a worker
+            if not any(entry is given for given in in_flight.values()):
+                entry.state, entry.attempts = "pending", entry.attempts - 1
         on_change()
         executor.abort()
         raise

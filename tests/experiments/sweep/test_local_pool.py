@@ -104,3 +104,30 @@ def test_runs_that_fit_alone_but_not_side_by_side_are_refused(tmp_path, monkeypa
         run_sweep(spec, tmp_path / "sweep", LocalPool(2), quiet=True)
     assert not (tmp_path / "sweep").exists()
     run_sweep(spec, tmp_path / "sweep", LocalPool(1), quiet=True, dry_run=True)  # one fits
+
+
+class _ReadsTheReportAtEachHandOff(LocalPool):
+    """A local pool that reads sweep.json whenever a point is handed to a worker: what a kill
+    of the sweep at that moment would leave on disk."""
+
+    def __init__(self, out, jobs):
+        super().__init__(jobs)
+        self.out, self.seen = out, []
+
+    def submit(self, task):
+        saved = json.loads((self.out / "sweep.json").read_text())["points"]
+        point = next(p for p in saved if p["name"] == task["name"])
+        self.seen.append((task["name"], point["state"], point["attempts"]))
+        return super().submit(task)
+
+
+def test_sweep_json_counts_an_attempt_before_the_worker_is_given_it(tmp_path):
+    """A sweep killed just after a hand-off leaves a worker that runs on for a moment and
+    checkpoints: sweep.json must already count that attempt, or the next invocation's
+    count says the resumed run was given out only once."""
+    out = tmp_path / "sweep"
+    spec = spec_from_options(["model=quadratic", "steps=20"], ["seed=0,1,2"], [])
+    pool = _ReadsTheReportAtEachHandOff(out.absolute(), 2)
+    run_sweep(spec, out, pool, quiet=True)
+    names = sorted(p.name for p in expand(spec))
+    assert sorted(pool.seen) == [(name, "running", 1) for name in names], pool.seen
