@@ -142,8 +142,9 @@ def execute(entries: list[Entry], executor, *, data_dir=None, on_change=None, qu
                 # Recorded before any worker is given the point: a kill in between would
                 # otherwise leave a worker that checkpoints an attempt sweep.json never counted.
                 on_change()
-                while handing_out:
-                    in_flight[executor.submit(task_of(handing_out[0], data_dir))] = handing_out[0]
+                while handing_out:  # each leaves handing_out once it is in flight
+                    entry = handing_out[0]
+                    in_flight[executor.submit(task_of(entry, data_dir))] = entry
                     handing_out.pop(0)
             # wake up now and then even with nothing done: a Dask cluster may have grown
             for future in executor.wait(list(in_flight), timeout=1.0):

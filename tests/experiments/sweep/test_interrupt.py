@@ -36,26 +36,17 @@ def _status(folder):
         return None
 
 
-def _start_and_stop_midway(out, sig, timeout=600):
+def _stop_midway(out, sig, signal_when):
     """Start the sweep as a subprocess and send it ``sig`` once a run has finished and another
     has a checkpoint past step 1000; returns the process after it has ended."""
-    proc = subprocess.Popen([sys.executable, "-m", "numpy_adam", *_argv(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + timeout
-    try:
-        while proc.poll() is None and time.monotonic() < deadline:
-            states = [_status(f) for f in out.iterdir() if f.is_dir()] if out.exists() else []
-            if "finished" in states and any(isinstance(s, int) and s >= 1000 for s in states):
-                proc.send_signal(sig)
-                proc.wait(timeout=120)
-                return proc
-            time.sleep(0.02)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    pytest.fail(f"the sweep ended (status {proc.returncode}) before it could be stopped mid-way: "
-                f"{proc.stderr.read()[-2000:]}")
+    def midway():
+        states = [_status(f) for f in out.iterdir() if f.is_dir()] if out.exists() else []
+        if "finished" in states and any(isinstance(s, int) and s >= 1000 for s in states):
+            return states
+        return None
+
+    proc, _ = signal_when(_argv(out), midway, sig)
+    return proc
 
 
 def _wait_for_writers_to_go(out, timeout=120):
@@ -88,9 +79,10 @@ def _snapshot(out):
 
 
 @pytest.mark.slow
-def test_a_killed_sweep_continues_with_nothing_run_twice(tmp_path, one_by_one, kit):
+def test_a_killed_sweep_continues_with_nothing_run_twice(tmp_path, one_by_one, kit,
+                                                          signal_when):
     out = tmp_path / "sweep"
-    proc = _start_and_stop_midway(out, signal.SIGKILL)
+    proc = _stop_midway(out, signal.SIGKILL, signal_when)
     assert proc.returncode == -signal.SIGKILL
     _wait_for_writers_to_go(out)
     before = _snapshot(out)
@@ -114,9 +106,9 @@ def test_a_killed_sweep_continues_with_nothing_run_twice(tmp_path, one_by_one, k
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_the_workers_and_leaves_a_sweep_to_continue(tmp_path, kit):
+def test_ctrl_c_stops_the_workers_and_leaves_a_sweep_to_continue(tmp_path, kit, signal_when):
     out = tmp_path / "sweep"
-    proc = _start_and_stop_midway(out, signal.SIGINT)
+    proc = _stop_midway(out, signal.SIGINT, signal_when)
     assert proc.returncode == 130, proc.stderr.read()
     err = proc.stderr.read()
     assert "numpy-adam sweep: interrupted" in err and f"numpy-adam sweep --out {out}" in err, err
