@@ -57,7 +57,8 @@ from numpy_adam.optim import kernels as optimizer_kernels
 
 from .optimizer_core import training_adam
 from .system import minor_faults
-from .timing import SETTLE_SECONDS, interleaved_medians, median_ms, median_ratio, ratios_to
+from .timing import (SETTLE_SECONDS, WARM_SECONDS, interleaved_medians, median_ms,
+                     median_ratio, ratios_to)
 
 
 def _batch(model: CifarCNN, n: int, seed: int):
@@ -130,13 +131,14 @@ def batch_rows(batch_sizes, candidates_for, baseline: str | None, ratio_key: str
     baseline."""
     rows = []
     for n in batch_sizes:
-        # 3 steps per timing after a 0.3 s pause and one untimed step: each library runs
-        # with its own threads awake, as in a training loop, not against the other's
-        # spinning ones. The PyTorch worker takes the same untimed step before its timing
-        # (.torch_worker); without ours, our first step after the pause paid for waking
-        # OpenBLAS's threads and a cold cache, which PyTorch's did not.
+        # 3 steps per timing after a 0.3 s pause and untimed steps for 0.1 s: each library
+        # runs with its own threads awake and in its steady state, as in a training loop,
+        # not against the other's spinning ones. The PyTorch worker warms up the same way
+        # (.torch_worker). One untimed step was not enough: PyTorch's steps stayed slow for
+        # longer than that after the pause (README, Performance).
         times = interleaved_medians(candidates_for(n), rounds=rounds, inner=3,
-                                    settle=SETTLE_SECONDS, warm_calls=1)
+                                    settle=SETTLE_SECONDS, warm_calls=1,
+                                    warm_seconds=WARM_SECONDS)
         row = {"batch": int(n), "ms": median_ms(times)}
         if baseline is not None:
             row[ratio_key] = ratios_to(times, baseline)

@@ -15,8 +15,9 @@ backward needs its own forward first; :class:`BackwardTimer` runs that forward u
 times the backward alone. Every call runs in the thread regime FastCifarCNN's step has at
 batch N (``parallel_for``: over the lanes of :mod:`numpy_adam.nn.lanes` from its
 ``lanes_min_batch`` up; the direct kernels are Numba-parallel either way). Each timing starts
-after a 0.3 s pause (the other side's idle OpenBLAS or Numba threads stop spinning) and, for
-forwards, one untimed call (its own threads awake). ``ratio_vs_im2col`` holds the medians over rounds of direct / im2col and spectral /
+after a 0.3 s pause (the other side's idle OpenBLAS or Numba threads stop spinning) and
+untimed calls for 0.1 s (:data:`.timing.WARM_SECONDS`: its own threads awake and past the
+slow start after the pause). ``ratio_vs_im2col`` holds the medians over rounds of direct / im2col and spectral /
 im2col: below 1 that algorithm is faster. A layer's directions are not independent choices:
 a backward needs what its own forward kept (im2col's columns, the spectral input spectrum).
 FastCifarCNN's choice is made on whole training steps: the CNN step table (:mod:`.cnn_step`)
@@ -45,7 +46,8 @@ from numpy_adam.nn.fast_spectral_conv import SpectralChannelMajorConv2d
 from numpy_adam.nn.im2col import output_shape
 
 from .conv_floor import conv_inputs
-from .timing import SETTLE_SECONDS, interleaved_medians, median_ms, median_ratio
+from .timing import (SETTLE_SECONDS, WARM_SECONDS, interleaved_medians, median_ms,
+                     median_ratio, warm_up)
 
 ALGORITHMS = {"im2col": ChannelMajorConv2d, "direct": DirectChannelMajorConv2d,
               "spectral": SpectralChannelMajorConv2d}
@@ -63,8 +65,10 @@ class BackwardTimer:
         self.forward()
         self.backward()
 
-    def time_calls(self, inner: int) -> float:
-        """Seconds per backward, over ``inner`` forward-backward pairs."""
+    def time_calls(self, inner: int, warm_seconds: float) -> float:
+        """Seconds per backward, over ``inner`` forward-backward pairs, after untimed pairs
+        for ``warm_seconds`` (at least one)."""
+        warm_up(self, warm_seconds)
         total = 0.0
         for _ in range(inner):
             self.forward()
@@ -179,7 +183,7 @@ def bench_conv_algorithms(batch_sizes, rounds: int) -> list[dict]:
                 regime = (lambda n=n: model.parallel_for(n))
                 times = interleaved_medians(_candidates(conv, height, width, n, direction, regime),
                                             rounds=rounds, inner=3, settle=SETTLE_SECONDS,
-                                            warm_calls=1)
+                                            warm_calls=1, warm_seconds=WARM_SECONDS)
                 work = multiply_adds(conv, height, width, n, direction)
                 floor = sum(count * rates[kernel] for kernel, count in work.items()) / threads
                 rows.append({"batch": int(n), "layer": layer, "direction": direction,

@@ -30,13 +30,14 @@ def torch_installed() -> bool:
 
 
 class SelfTimed:
-    """A candidate that measures itself: ``time_calls(inner)`` returns seconds per call."""
+    """A candidate that measures itself: ``time_calls(inner, warm_seconds)`` warms up for
+    ``warm_seconds`` (at least one call), then returns seconds per call of ``inner`` calls."""
 
     def __init__(self, time_calls):
         self.time_calls = time_calls
 
     def __call__(self):
-        self.time_calls(1)
+        self.time_calls(1, 0.0)
 
 
 class TorchProcess:
@@ -62,14 +63,17 @@ class TorchProcess:
                                f"answering {request}")
         return json.loads(line)
 
-    def time(self, kind: str, size: int, inner: int) -> dict:
-        """One timing: {"seconds": per call, ...} of ``inner`` calls of ``kind`` at ``size``."""
+    def time(self, kind: str, size: int, inner: int, warm_seconds: float = 0.0) -> dict:
+        """One timing: {"seconds": per call, ...} of ``inner`` calls of ``kind`` at ``size``,
+        after untimed calls for ``warm_seconds`` (at least one)."""
         key = "batch" if kind == "cnn_step" else "n"
-        return self._ask({"kind": kind, key: int(size), "inner": int(inner)})
+        return self._ask({"kind": kind, key: int(size), "inner": int(inner),
+                          "warm_seconds": float(warm_seconds)})
 
     def candidate(self, kind: str, size: int) -> SelfTimed:
         """A :class:`SelfTimed` candidate for :func:`.timing.interleaved_medians`."""
-        return SelfTimed(lambda inner: self.time(kind, size, inner)["seconds"])
+        return SelfTimed(lambda inner, warm_seconds:
+                         self.time(kind, size, inner, warm_seconds)["seconds"])
 
     def close(self) -> None:
         if self._proc.poll() is None:

@@ -34,7 +34,8 @@ from numpy_adam.optim.stats import bias_corrections
 from numpy_adam.training.config import TrainConfig
 
 from .bandwidth import ADAM_BYTES_PER_ELEMENT
-from .timing import SETTLE_SECONDS, interleaved_medians, median_ms, median_ratio
+from .timing import (SETTLE_SECONDS, WARM_SECONDS, interleaved_medians, median_ms,
+                     median_ratio)
 
 LR, BETA1, BETA2, EPS = 1e-3, 0.9, 0.999, 1e-8
 SAMPLE_SIZE = TrainConfig.sample_per_tensor  # training's element sample, which γ comes from
@@ -104,10 +105,11 @@ def bench_optimizer_core(sizes, bandwidth: float, rounds: int, torch=None) -> li
         inner = max(3, 2_000_000 // n)  # sub-millisecond steps are timed in batches
         # each candidate timed with the others quiet and itself warm: a 0.3 s pause first, so
         # the previous candidate's idle threads (OpenBLAS, Numba, torch's OpenMP ones in its own
-        # process) stop spinning, then one untimed call to wake its own. Without the pause,
-        # Adam.step() measured well above its time alone (README, Performance).
+        # process) stop spinning, then untimed calls for 0.1 s to wake its own and get past
+        # the slow start after the pause. Without the pause, Adam.step() measured well above
+        # its time alone (README, Performance).
         times = interleaved_medians(candidates, rounds=rounds, inner=inner, warm_calls=1,
-                                    settle=SETTLE_SECONDS)
+                                    settle=SETTLE_SECONDS, warm_seconds=WARM_SECONDS)
         row = {"n": int(n), "ms": {}, "elements_per_s": {}, "pct_bandwidth": {}}
         limit = bandwidth / ADAM_BYTES_PER_ELEMENT  # elements/s at the bandwidth limit
         for name, t in times.items():
@@ -180,7 +182,8 @@ def bench_compute_rate(rounds: int, threads: int, n_large: int = 10**7, torch=No
         candidates[f"{name} big"] = in_cache(big, compute_stats)
     if torch is not None:
         candidates["torch"] = torch.candidate("adam", n_large)
-    times = interleaved_medians(candidates, rounds=rounds, warm_calls=1, settle=SETTLE_SECONDS)
+    times = interleaved_medians(candidates, rounds=rounds, warm_calls=1, settle=SETTLE_SECONDS,
+                                warm_seconds=WARM_SECONDS)
     extra = IN_CACHE_CALLS * (IN_CACHE_SIZES[1] - IN_CACHE_SIZES[0])  # element updates
     per_element = {name: (times[f"{name} big"] - times[f"{name} small"]) / extra
                    for name in kernels}  # seconds per element per round

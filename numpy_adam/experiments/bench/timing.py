@@ -15,10 +15,25 @@ import numpy as np
 # the bench's pause before each timing (``settle``): long enough for idle OpenBLAS and OpenMP
 # threads to stop spinning (up to ~0.1 s after their last task)
 SETTLE_SECONDS = 0.3
+# and the untimed calls after it (``warm_seconds``): a side is timed in its steady state,
+# not while it recovers from the pause. One call was not enough: work after the pause ran
+# slower for tens of milliseconds (PyTorch's step more than ours; README, Performance).
+WARM_SECONDS = 0.1
+
+
+def warm_up(fn: Callable[[], object], seconds: float, calls: int = 1) -> None:
+    """Untimed calls of ``fn``: at least ``calls``, then more until ``seconds`` have passed
+    since the first."""
+    start = time.perf_counter()
+    done = 0
+    while done < calls or time.perf_counter() - start < seconds:
+        fn()
+        done += 1
 
 def interleaved_medians(candidates: dict[str, Callable[[], object]], rounds: int,
                         warmup: int = 2, inner: int = 1, settle: float = 0.0,
-                        warm_calls: int = 0) -> dict[str, np.ndarray]:
+                        warm_calls: int = 0, warm_seconds: float = 0.0
+                        ) -> dict[str, np.ndarray]:
     """Time each candidate ``inner`` times per round over ``rounds`` interleaved rounds.
 
     Inputs
@@ -34,8 +49,11 @@ def interleaved_medians(candidates: dict[str, Callable[[], object]], rounds: int
             round, so each timing starts with the candidate's own threads awake and its
             data where its previous call left it (another way to leave the previous
             candidate's threads behind, without the pause's cold start)
-    A candidate with a ``time_calls(inner)`` method (:class:`.isolated.SelfTimed`, PyTorch in
-    its own process) reports its own seconds per call instead of being timed here.
+        warm_seconds: after those, more untimed calls until this long has passed since the
+            first (:func:`warm_up`; the bench uses :data:`WARM_SECONDS`)
+    A candidate with a ``time_calls(inner, warm_seconds)`` method (:class:`.isolated.
+    SelfTimed`, PyTorch in its own process) warms itself up and reports its own seconds per
+    call instead of being timed here.
 
     Output
         name -> (rounds,) seconds per call, in round order (take medians and ratios from it)
@@ -51,10 +69,10 @@ def interleaved_medians(candidates: dict[str, Callable[[], object]], rounds: int
             if settle:
                 time.sleep(settle)
             if hasattr(fn, "time_calls"):  # times itself (elsewhere), warm calls included
-                times[name][r] = fn.time_calls(inner)
+                times[name][r] = fn.time_calls(inner, warm_seconds)
                 continue
-            for _ in range(warm_calls):
-                fn()
+            if warm_calls or warm_seconds:
+                warm_up(fn, warm_seconds, warm_calls)
             start = time.perf_counter()
             for _ in range(inner):
                 fn()

@@ -8,12 +8,15 @@ bench (:mod:`.isolated`) asks it for one timing at a time while its own threads 
 Protocol: one JSON object per line on stdin, one reply per line on stdout.
 
     {"threads": T}                                  → {"torch": version, "threads": T}
-    {"kind": "cnn_step", "batch": n, "inner": k}    → {"seconds": s, "minor_faults": f}
-    {"kind": "adam", "n": n, "inner": k}            → {"seconds": s, "minor_faults": f,
+    {"kind": "cnn_step", "batch": n, "inner": k, "warm_seconds": w}
+                                                    → {"seconds": s, "minor_faults": f}
+    {"kind": "adam", "n": n, "inner": k, "warm_seconds": w}
+                                                    → {"seconds": s, "minor_faults": f,
                                                        "adam": "fused"|"foreach"}
 
-Each timing runs ``inner`` calls after one untimed call (so the worker's own threads are
-awake, as in a training loop) and replies with seconds and minor page faults
+Each timing runs ``inner`` calls after untimed ones for ``warm_seconds`` (at least one, and
+one when it is left out: :func:`.timing.warm_up`), so the worker's own threads are awake and
+it runs in its steady state, as in a training loop, and replies with seconds and minor page faults
 (``getrusage``) per call. Setups are built on first
 use and kept: the CNN twin loaded with the weights of ``CifarCNN(rng=default_rng(0))`` (the
 bench's model) and the batch of ``cnn_step._batch``; Adam's θ and g as
@@ -75,6 +78,7 @@ def main() -> int:
     import torch
 
     from .system import minor_faults
+    from .timing import warm_up
 
     cache = {}
     for line in sys.stdin:
@@ -88,7 +92,7 @@ def main() -> int:
             if key not in cache:
                 cache[key] = build(torch, int(request[size_key]))
             fn, variant = cache[key]
-            fn()  # one untimed call: this process's threads awake, as in a training loop
+            warm_up(fn, float(request.get("warm_seconds", 0.0)))  # module doc
             inner = int(request["inner"])
             faults = minor_faults()
             start = time.perf_counter()
