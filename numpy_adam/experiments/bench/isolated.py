@@ -7,7 +7,8 @@ are idle, and while this process times, the worker is idle. Candidates built wit
 :meth:`TorchProcess.candidate` report the worker's own measurement (seconds per call, the
 pipe excluded), and :func:`.timing.interleaved_medians` interleaves them with ours as usual;
 its ``settle`` pause lets the previous side's spinning threads (OpenBLAS, OpenMP: up to
-~0.1 s after their last task) go to sleep before the next timing starts.
+~0.1 s after their last task) go to sleep before the next timing starts, and its warm-up
+(``warm_seconds``, through ``time_calls``) brings the next side back to its steady state.
 """
 from __future__ import annotations
 
@@ -17,8 +18,11 @@ import os
 import subprocess
 import sys
 
+from .timing import SETTLE_SECONDS, WARM_SECONDS
+
 METHOD = ("PyTorch timed in its own process, one side at a time (this process waits on a "
-          "pipe while it times)")
+          f"pipe while it times); each timing after a {SETTLE_SECONDS:g} s pause and "
+          f"{WARM_SECONDS:g} s of untimed calls on either side")
 
 
 def torch_installed() -> bool:
