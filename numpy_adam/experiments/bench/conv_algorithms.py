@@ -17,9 +17,10 @@ batch N (``parallel_for``: over the lanes of :mod:`numpy_adam.nn.lanes` from its
 ``lanes_min_batch`` up; the direct kernels are Numba-parallel either way). Each timing starts
 after a 0.3 s pause (the other side's idle OpenBLAS or Numba threads stop spinning) and
 untimed calls for 0.1 s (:data:`.timing.WARM_SECONDS`: its own threads awake and past the
-slow start after the pause). ``ratio_vs_im2col`` holds the medians over rounds of direct / im2col and spectral /
-im2col: below 1 that algorithm is faster. A layer's directions are not independent choices:
-a backward needs what its own forward kept (im2col's columns, the spectral input spectrum).
+slow start after the pause). ``ratio_vs_im2col`` holds the medians over rounds of direct /
+im2col and spectral / im2col: below 1 that algorithm is faster. A layer's directions are not
+independent choices: a backward needs what its own forward kept (im2col's columns, the
+spectral input spectrum).
 FastCifarCNN's choice is made on whole training steps: the CNN step table (:mod:`.cnn_step`)
 times the step with the alternatives.
 

@@ -30,6 +30,7 @@ def warm_up(fn: Callable[[], object], seconds: float, calls: int = 1) -> None:
         fn()
         done += 1
 
+
 def interleaved_medians(candidates: dict[str, Callable[[], object]], rounds: int,
                         warmup: int = 2, inner: int = 1, settle: float = 0.0,
                         warm_calls: int = 0, warm_seconds: float = 0.0

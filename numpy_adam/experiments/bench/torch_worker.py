@@ -16,8 +16,8 @@ Protocol: one JSON object per line on stdin, one reply per line on stdout.
 
 Each timing runs ``inner`` calls after untimed ones for ``warm_seconds`` (at least one, and
 one when it is left out: :func:`.timing.warm_up`), so the worker's own threads are awake and
-it runs in its steady state, as in a training loop, and replies with seconds and minor page faults
-(``getrusage``) per call. Setups are built on first
+it runs in its steady state, as in a training loop, and replies with seconds and minor page
+faults (``getrusage``) per call. Setups are built on first
 use and kept: the CNN twin loaded with the weights of ``CifarCNN(rng=default_rng(0))`` (the
 bench's model) and the batch of ``cnn_step._batch``; Adam's θ and g as
 ``optimizer_core`` draws them.
