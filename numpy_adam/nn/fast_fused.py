@@ -19,6 +19,11 @@ assigns the batchnorm's weight.grad and bias.grad:
     dbias = Σ dz,   dweight = Σ dz·x̂
     train: dx = w/√(σ²+ε) · (dz − mean(dz) − x̂·mean(dz·x̂));   eval: dx = w/√(σ²+ε) · dz
 
+``backward(dy, hold_batch_statistics=True)`` after a train-mode forward gives the eval form
+with the batch's μ, σ²: the gradient with the batch statistics held fixed, as if they were
+constants, which is what the per-sample gradients of :mod:`numpy_adam.models.batch_spread_fast`
+need (no sample's gradient then flows through the others' statistics).
+
 Why fused: the three layers each make a full pass over the activations (and keep a copy
 for backward); fused, forward and backward are one pass each. The batch statistics are
 summed in float64 (:func:`~.fast_kernels.channel_mean_var`), so float32 results round
@@ -66,7 +71,8 @@ class BatchNormReLUMaxPool:
             They run in parallel only inside ``lanes.parallel()``; elsewhere in one call.
 
     forward(x (C, N, H, W)) → y (C, N, H', W'), the batchnorm's dtype.
-    backward(dy (C, N, H', W')) → dx (C, N, H, W); assigns bn.weight.grad, bn.bias.grad.
+    backward(dy (C, N, H', W'), hold_batch_statistics=False) → dx (C, N, H, W); assigns
+    bn.weight.grad, bn.bias.grad.
     """
 
     def __init__(self, bn: BatchNorm2d, pool: MaxPool2d, *, overwrite_input: bool = False,
@@ -119,9 +125,13 @@ class BatchNormReLUMaxPool:
         self._cache = FusedCache(xhat, y, argmax, inv_std, bn.training)
         return y
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        """dy (C, N, H', W') → dx (C, N, H, W); assigns bn.weight.grad and bn.bias.grad."""
+    def backward(self, dy: np.ndarray, hold_batch_statistics: bool = False) -> np.ndarray:
+        """dy (C, N, H', W') → dx (C, N, H, W); assigns bn.weight.grad and bn.bias.grad.
+
+        hold_batch_statistics: after a train-mode forward, treat the batch's μ, σ² as
+        constants (the eval formula with them); no effect after an eval-mode forward."""
         cache = forward_cache(self)
+        through_statistics = cache.training and not hold_batch_statistics
         check_grad_output(dy, cache.y.shape, "BatchNormReLUMaxPool", cache.y.dtype)
         self._cache = None
         n_ch = cache.xhat.shape[0]
@@ -134,7 +144,8 @@ class BatchNormReLUMaxPool:
             part = slice(c0, c1)
             bn_relu_maxpool_backward(dy[part], cache.y[part], cache.argmax[part],
                                      cache.xhat[part], weight[part], cache.inv_std[part], kw, sh,
-                                     sw, cache.training, dx[part], dweight[part], dbias[part])
+                                     sw, through_statistics, dx[part], dweight[part],
+                                     dbias[part])
 
         self.lanes.split(channels, n_ch, cost=4 * dx[0].size)
         self.bn.weight.grad[...] = dweight

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..models.batch_spread import BatchSpread
+from ..models.batch_spread_fast import FastBatchSpread
 from ..models.cifar_cnn_fast import FastCifarCNN
 from ..models.quadratic import Quadratic
 from ..nn.loss import SoftmaxCrossEntropy
@@ -113,7 +113,8 @@ class CifarTask:
     """The note's CNN on CIFAR-10 minibatches with softmax cross-entropy, float32.
 
     With ``config.batch_spread`` every step also measures the spread of the batch's per-sample
-    gradients at θ_{t−1} (:mod:`numpy_adam.models.batch_spread`) and records, per tracked weight
+    gradients at θ_{t−1} (:mod:`numpy_adam.models.batch_spread`, computed by its fast twin
+    :mod:`numpy_adam.models.batch_spread_fast`) and records, per tracked weight
     (conv1, conv2, fc1, fc2), ``batch_mean_abs_g`` = mean |ḡ| and ``batch_sigma`` = mean s.
     """
 
@@ -130,7 +131,7 @@ class CifarTask:
                                          rng=rng_data, shuffle=True, drop_last=True,
                                          mean=data.mean, std=data.std)
         self.steps_per_epoch = self.batches.steps_per_epoch
-        self.spread_probe = BatchSpread(self.model) if config.batch_spread else None
+        self.spread_probe = FastBatchSpread(self.model) if config.batch_spread else None
         self._spread = None
 
     def train_step(self) -> float:

@@ -1,14 +1,20 @@
-"""The per-sample spread probe against an explicit loop over samples (one backward each, with
-every batchnorm frozen at the batch's statistics), in float64."""
+"""The per-sample spread probes, plain (BatchSpread) and fast (FastBatchSpread, what training
+uses), against an explicit loop over samples (one backward each, with every batchnorm frozen
+at the batch's statistics) in float64, and against each other in float32 and over lanes."""
 import numpy as np
 import pytest
 
 from numpy_adam.models.batch_spread import BatchSpread, per_element_spread
+from numpy_adam.models.batch_spread_fast import FastBatchSpread
 from numpy_adam.models.cifar_cnn import CifarCNN
+from numpy_adam.models.cifar_cnn_fast import LANES_MIN_BATCH, FastCifarCNN
+from numpy_adam.nn import lanes as lanes_module
+from numpy_adam.nn.lanes import Lanes
 from numpy_adam.nn.loss import SoftmaxCrossEntropy
 
 TINY = dict(channels=(2, 3), hidden=5, image_size=8)
 BATCH = 5
+PROBES = [BatchSpread, FastBatchSpread]
 
 
 def _batch(seed=0):
@@ -50,10 +56,11 @@ def _frozen_per_sample_gradients(model, x, labels):
     return {name: np.stack(g) for name, g in grads.items()}  # (B, *shape)
 
 
-def test_moments_match_an_explicit_loop_over_samples():
+@pytest.mark.parametrize("probe_cls", PROBES)
+def test_moments_match_an_explicit_loop_over_samples(probe_cls):
     x, labels = _batch()
     model = _trained_model()
-    moments = BatchSpread(model).moments(x, labels)
+    moments = probe_cls(model).moments(x, labels)
     per_sample = _frozen_per_sample_gradients(model, x, labels)
     for name, g in per_sample.items():
         total, squares = moments[name]
@@ -65,14 +72,15 @@ def test_moments_match_an_explicit_loop_over_samples():
                                    err_msg=f"{name}: s is the per-sample standard deviation")
 
 
-def test_the_batchnorm_convention_is_batch_statistics_held_fixed():
+@pytest.mark.parametrize("probe_cls", PROBES)
+def test_the_batchnorm_convention_is_batch_statistics_held_fixed(probe_cls):
     """With μ, σ² held fixed, the per-sample mean equals the minibatch gradient after the last
     batchnorm (fc2) and differs before one (conv1, fc1), where the true gradient also flows
     through μ and σ². Holding the statistics otherwise (running ones, or per sample) breaks the
     first equality, dropping them breaks the second."""
     x, labels = _batch(1)
     model = _trained_model(seed=3)
-    moments = BatchSpread(model).moments(x, labels)
+    moments = probe_cls(model).moments(x, labels)
     loss = SoftmaxCrossEntropy()
     model.train()
     loss.forward(model.forward(x), labels)
@@ -84,11 +92,12 @@ def test_the_batchnorm_convention_is_batch_statistics_held_fixed():
         assert gap > 1e-3, f"{name}: the frozen-statistics mean must differ from the true gradient"
 
 
-def test_the_probe_leaves_the_model_alone_and_reads_its_current_parameters():
+@pytest.mark.parametrize("probe_cls", PROBES)
+def test_the_probe_leaves_the_model_alone_and_reads_its_current_parameters(probe_cls):
     x, labels = _batch(2)
     model = _trained_model(dtype=np.float32, seed=4)
     before = {k: v.copy() for k, v in model.state_dict().items()}
-    probe = BatchSpread(model)
+    probe = probe_cls(model)
     mean_abs_g, sigma = probe.measure(x.astype(np.float32), labels)
     for k, v in model.state_dict().items():
         np.testing.assert_array_equal(v, before[k], err_msg=f"{k} changed")
@@ -99,3 +108,34 @@ def test_the_probe_leaves_the_model_alone_and_reads_its_current_parameters():
     assert again[2] != mean_abs_g[2], "a changed fc2 weight changes fc1's per-sample gradients"
     with pytest.raises(ValueError, match="at least 2 samples"):
         probe.measure(x[:1].astype(np.float32), labels[:1])
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+@pytest.mark.parametrize("over_lanes", [False, True], ids=["one lane", "over lanes"])
+def test_the_fast_probe_matches_the_plain_one(over_lanes, dtype, rtol, monkeypatch):
+    """Same moments from a fast model's probe, on the calling thread and over three lanes
+    (every stage split: at the lanes' threshold batch, and with no minimum share); float32
+    within a few ulps of summed products (measured up to 3e-6), as the two order their sums
+    differently."""
+    batch = LANES_MIN_BATCH if over_lanes else BATCH
+    lanes, splits = Lanes(3), []
+    if over_lanes:
+        monkeypatch.setattr(lanes_module, "MIN_SHARE_ELEMENTS", 1)
+        monkeypatch.setattr(lanes_module, "_SHARED", lanes)  # the fast twins' lanes
+        split = lanes.split
+        monkeypatch.setattr(lanes, "split", lambda share, total, *args, **kwargs: (
+            splits.append(total), split(share, total, *args, **kwargs)))
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((batch, 3, 8, 8)).astype(dtype)
+    labels = rng.integers(0, 10, batch)
+    model = FastCifarCNN(rng=np.random.default_rng(8), dtype=dtype, **TINY)
+    plain = BatchSpread(model).moments(x, labels)
+    fast = FastBatchSpread(model).moments(x, labels)
+    assert list(fast) == list(plain)
+    for name in plain:
+        for what, a, b in zip(("sum", "sum of squares"), fast[name], plain[name]):
+            assert a.dtype == np.float64 and a.shape == b.shape
+            err = np.max(np.abs(a - b)) / np.max(np.abs(b))
+            assert err < rtol, f"{name} {what}: relative difference {err:.1e}"
+    if over_lanes:  # the probe's own per-sample products went over the lanes too
+        assert batch in splits and len(splits) >= 8, splits

@@ -189,6 +189,29 @@ def test_fused_stage_overwrite_input_writes_the_normalised_input():
                                rtol=1e-12, atol=1e-12, err_msg="x̂ in place of the input")
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_fused_stage_backward_can_hold_the_batch_statistics_fixed(dtype):
+    """After a train-mode forward, ``hold_batch_statistics`` gives the reference layers'
+    eval-mode backward with the batch's mean and biased variance as running statistics
+    (μ, σ² as constants), which differs from the train-mode backward."""
+    rng = np.random.default_rng(8)
+    x = (0.5 + rng.standard_normal((4, 3, 6, 6))).astype(dtype)
+    bn_ref, bn_fast = _batchnorms(dtype, training=False)
+    bn_ref.running_mean[...] = x.mean(axis=(0, 2, 3))
+    bn_ref.running_var[...] = x.var(axis=(0, 2, 3))
+    stage = BatchNormReLUMaxPool(bn_fast.train(), MaxPool2d(2))
+    y_cn = stage.forward(cm(x))
+    dy = rng.standard_normal((4, 3, 3, 3)).astype(dtype)
+    y, dx = _reference_stage(bn_ref, MaxPool2d(2), x, dy)
+    assert_matches(cm(y_cn), y, dtype, "y")
+    held = cm(stage.backward(cm(dy), hold_batch_statistics=True))
+    assert_matches(held, dx, dtype, "dx with the statistics held")
+    assert_matches(bn_fast.weight.grad, bn_ref.weight.grad, dtype, "dweight")
+    stage.forward(cm(x))
+    through = cm(stage.backward(cm(dy)))
+    assert max_relative_difference(through, held) > 1e-2, "the default flows through μ, σ²"
+
+
 # -- bad arguments --------------------------------------------------------------------------
 @pytest.mark.parametrize("make, x, error, match", [
     (lambda: ChannelMajorConv2d(Conv2d(3, 2, 3, dtype=np.float64)), np.zeros((2, 1, 5, 5)),

@@ -10,8 +10,10 @@ training_adam`):
     numpy_plain_layers  CifarCNN, the reference layers one by one (its backward also
                         returns the input gradient)
     numpy_batch_spread  FastCifarCNN's step plus the within-batch spread probe that
-                        ``--batch-spread`` adds (:mod:`numpy_adam.models.batch_spread`);
+                        ``--batch-spread`` adds (:mod:`numpy_adam.models.batch_spread_fast`);
                         ``batch_spread_vs_ours`` gives its cost as a multiple of ours
+    numpy_plain_batch_spread  the same with the plain probe (:mod:`numpy_adam.models.
+                        batch_spread`, the reference layers); ``plain_batch_spread_vs_ours``
     numpy_im2col_convs  FastCifarCNN with both convs run by im2col + GEMM
                         (ChannelMajorConv2d), conv2 included; ``im2col_convs_vs_ours`` is
                         the whole-step measurement behind its spectral conv2
@@ -48,6 +50,7 @@ import time
 import numpy as np
 
 from numpy_adam.models.batch_spread import BatchSpread
+from numpy_adam.models.batch_spread_fast import FastBatchSpread
 from numpy_adam.models.cifar_cnn import CifarCNN
 from numpy_adam.models.cifar_cnn_fast import FastCifarCNN
 from numpy_adam.nn.fast_conv import ChannelMajorConv2d
@@ -84,10 +87,11 @@ def threaded_adam(params):
         optimizer_kernels.PARALLEL_MIN_SIZE = threshold
 
 
-def numpy_step_fn(n: int, model_cls: type[CifarCNN] = FastCifarCNN, batch_spread=False,
+def numpy_step_fn(n: int, model_cls: type[CifarCNN] = FastCifarCNN, probe_cls=None,
                   convs: str | None = None, threaded: bool = False, lanes: bool = True):
     """(a zero-argument callable doing one full training step at batch n, the model); with
-    ``batch_spread`` the step also measures the within-batch spread, as --batch-spread does;
+    ``probe_cls`` (FastBatchSpread, what --batch-spread uses, or BatchSpread) the step also
+    measures the within-batch spread with that probe;
     with ``convs`` ("im2col" or "direct") both conv stages of a FastCifarCNN are that
     algorithm (:data:`CONV_STAGES`) instead of its own choice; with ``threaded`` Adam's
     kernels run over threads (:func:`threaded_adam`); without ``lanes`` a FastCifarCNN runs
@@ -101,7 +105,7 @@ def numpy_step_fn(n: int, model_cls: type[CifarCNN] = FastCifarCNN, batch_spread
     opt = (threaded_adam if threaded else training_adam)(model.named_parameters())
     loss = SoftmaxCrossEntropy()
     x, labels = _batch(model, n, 1)
-    probe = BatchSpread(model) if batch_spread else None
+    probe = probe_cls(model) if probe_cls is not None else None
 
     def step():
         loss.forward(model.forward(x), labels)
@@ -157,8 +161,10 @@ def bench_cnn_step(batch_sizes, rounds: int, torch=None,
     def candidates_for(n):
         ours, model = numpy_step_fn(n, FastCifarCNN)
         plain, _ = numpy_step_fn(n, CifarCNN)
-        probed, _ = numpy_step_fn(n, FastCifarCNN, batch_spread=True)
-        candidates = {"numpy": ours, "numpy_plain_layers": plain, "numpy_batch_spread": probed}
+        probed, _ = numpy_step_fn(n, FastCifarCNN, probe_cls=FastBatchSpread)
+        plain_probed, _ = numpy_step_fn(n, FastCifarCNN, probe_cls=BatchSpread)
+        candidates = {"numpy": ours, "numpy_plain_layers": plain, "numpy_batch_spread": probed,
+                      "numpy_plain_batch_spread": plain_probed}
         for name in CONV_STAGES:
             candidates[f"numpy_{name}_convs"], _ = numpy_step_fn(n, FastCifarCNN, convs=name)
         candidates["numpy_threaded_adam"], _ = numpy_step_fn(n, FastCifarCNN, threaded=True)
@@ -170,6 +176,7 @@ def bench_cnn_step(batch_sizes, rounds: int, torch=None,
         return candidates
 
     also = {"batch_spread_vs_ours": ("numpy", "numpy_batch_spread"),
+            "plain_batch_spread_vs_ours": ("numpy", "numpy_plain_batch_spread"),
             "threaded_adam_vs_ours": ("numpy", "numpy_threaded_adam"),
             "without_lanes_vs_ours": ("numpy", "numpy_without_lanes"),
             **{f"{name}_convs_vs_ours": ("numpy", f"numpy_{name}_convs") for name in CONV_STAGES}}
@@ -178,7 +185,8 @@ def bench_cnn_step(batch_sizes, rounds: int, torch=None,
     rows = batch_rows(batch_sizes, candidates_for, "torch" if torch is not None else None,
                       "ratio_vs_torch", rounds, also=also)
     for row in rows:  # the torch ratios are of the two ways to train, not of the variants
-        for name in (["numpy_batch_spread", "numpy_threaded_adam", "numpy_without_lanes",
+        for name in (["numpy_batch_spread", "numpy_plain_batch_spread", "numpy_threaded_adam",
+                      "numpy_without_lanes",
                       "torch_same_allocator"]
                      + [f"numpy_{name}_convs" for name in CONV_STAGES]):
             row.get("ratio_vs_torch", {}).pop(name, None)

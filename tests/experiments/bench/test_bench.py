@@ -38,11 +38,12 @@ def _check_common(report: dict) -> None:
         assert name in system["env"], f"env report lacks {name}"
     (row,) = report["cnn_step"]
     assert row["batch"] == 4 and set(row["ms"]) >= {"numpy", "numpy_plain_layers",
-                                                    "numpy_batch_spread", "numpy_im2col_convs",
+                                                    "numpy_batch_spread",
+                                                    "numpy_plain_batch_spread", "numpy_im2col_convs",
                                                     "numpy_direct_convs",
                                                     "numpy_threaded_adam",
                                                     "numpy_without_lanes"}, row
-    for key in ("batch_spread_vs_ours", "im2col_convs_vs_ours", "direct_convs_vs_ours",
+    for key in ("batch_spread_vs_ours", "plain_batch_spread_vs_ours", "im2col_convs_vs_ours", "direct_convs_vs_ours",
                 "threaded_adam_vs_ours", "without_lanes_vs_ours"):
         assert np.isfinite(row[key]) and row[key] > 0, (key, row)
     assert row["minor_faults_per_step"]["numpy"] >= 0, row
