@@ -144,6 +144,23 @@ def _accumulate(acc, i, m, v, c1, c2, u):
 
 
 @njit(**_JIT)
+def _probe_and_stats(probe_m, probe_v, acc, i, k, d, u, p, stats):
+    """Element i's probe update (:func:`~.probe.probe_update` of d) and, with ``stats``, its
+    statistics terms into lane k: the probe's m̂, v̂ and the step's |u| (without a probe only
+    Σ|u|). Shared by the kernels of every method that has no moments of its own (SGD here,
+    RMSprop in :mod:`.kernels_rms`, the sign methods in :mod:`.kernels_sign`)."""
+    if p.active:
+        mi = p.beta1 * probe_m[i] + p.one_minus_beta1 * d        # m_p,t
+        vi = p.beta2 * probe_v[i] + p.one_minus_beta2 * d * d    # v_p,t
+        probe_m[i] = mi
+        probe_v[i] = vi
+        if stats:
+            _accumulate(acc, k, mi, vi, p.c1_stats, p.c2_stats, u)
+    elif stats:
+        acc[SUM_UPDATE, k] += abs(u)
+
+
+@njit(**_JIT)
 def _store_partial(acc, partial, c):
     """partial[c, k] = Σ_lanes acc[k, lane] in float64, in a fixed order: lane l goes into
     running sum l mod LANE_GROUP, and those are then added in order. The LANE_GROUP running
@@ -268,15 +285,7 @@ def _sgd_block(theta, g, b, probe_m, probe_v, acc, s, p, stats, a, e):
             b[i] = bi
             u = d + s.momentum * bi if s.nesterov else bi            # u_t
         theta[i] = theta[i] - s.lr * u                               # θ_t = θ_{t−1} − α u_t
-        if p.active:
-            mi = p.beta1 * probe_m[i] + p.one_minus_beta1 * d        # m_p,t
-            vi = p.beta2 * probe_v[i] + p.one_minus_beta2 * d * d    # v_p,t
-            probe_m[i] = mi
-            probe_v[i] = vi
-            if stats:
-                _accumulate(acc, k, mi, vi, p.c1_stats, p.c2_stats, u)
-        elif stats:
-            acc[SUM_UPDATE, k] += abs(u)
+        _probe_and_stats(probe_m, probe_v, acc, i, k, d, u, p, stats)
 
 
 @njit(**_JIT)

@@ -29,23 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .kernels import _JIT, _accumulate, _lanes, _reduce_partials, _store_partial
-from .stats import SUM_UPDATE
-
-
-@njit(**_JIT)
-def _probe_and_stats(probe_m, probe_v, acc, i, k, d, u, p, stats):
-    """Element i's probe update (:func:`~.probe.probe_update` of d = g_t) and, with ``stats``,
-    its statistics terms into lane k, as in the SGD kernel (:func:`~.kernels._sgd_block`)."""
-    if p.active:
-        mi = p.beta1 * probe_m[i] + p.one_minus_beta1 * d        # m_p,t
-        vi = p.beta2 * probe_v[i] + p.one_minus_beta2 * d * d    # v_p,t
-        probe_m[i] = mi
-        probe_v[i] = vi
-        if stats:
-            _accumulate(acc, k, mi, vi, p.c1_stats, p.c2_stats, u)
-    elif stats:
-        acc[SUM_UPDATE, k] += abs(u)
+from .kernels import _JIT, _lanes, _probe_and_stats, _reduce_partials, _store_partial
 
 
 # -- RMSprop -----------------------------------------------------------------------------

@@ -32,8 +32,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .kernels import _JIT, _accumulate, _lanes, _reduce_partials, _store_partial, as_dtype_of
-from .stats import SUM_UPDATE
+from .kernels import (_JIT, _accumulate, _lanes, _probe_and_stats, _reduce_partials,
+                      _store_partial, as_dtype_of)
 
 # -- signSGD, Signum, Lion ---------------------------------------------------------------
 
@@ -51,15 +51,7 @@ def _sign_block(theta, g, m, probe_m, probe_v, acc, s, p, stats, a, e):
             m[i] = s.beta2 * m[i] + s.one_minus_beta2 * d       # m_t = β2 m_{t−1} + (1 − β2) d_t
         u = np.sign(c)                                          # u_t = sign(c_t)
         theta[i] = theta[i] * s.decay_factor - s.lr * u         # θ_t = κ θ_{t−1} − α u_t
-        if p.active:
-            mi = p.beta1 * probe_m[i] + p.one_minus_beta1 * d   # m_p,t
-            vi = p.beta2 * probe_v[i] + p.one_minus_beta2 * d * d  # v_p,t
-            probe_m[i] = mi
-            probe_v[i] = vi
-            if stats:
-                _accumulate(acc, k, mi, vi, p.c1_stats, p.c2_stats, u)
-        elif stats:
-            acc[SUM_UPDATE, k] += abs(u)
+        _probe_and_stats(probe_m, probe_v, acc, i, k, d, u, p, stats)
 
 
 @njit(**_JIT)
