@@ -16,14 +16,16 @@ trains with, on a twin of its own:
               in the frequency domain
     moments   fully connected: Σ g_i = δᵀa, Σ g_i² = (δ²)ᵀ(a²), as the plain probe;
               convolution: X_i, sample i's im2col columns (C·kh·kw, H'W'), from the
-              channel-major im2col kernel, then g_i = δ_i X_iᵀ for every sample in one
+              channel-major im2col kernel, then g_iᵀ = X_i δ_iᵀ for every sample in one
               batched product, split over the lanes by samples
 
-so nothing but the per-sample products is extra work beyond a training step's. Like the
-plain probe it only reads the model (whose parameters it copies into its twin at every
-call). The two probes differ by rounding only (float64 batch statistics in the fused stages,
-conv2's sums taken through the frequency domain): tested against each other and against an
-explicit loop over samples in tests/models/test_batch_spread.py.
+so a probed step costs about two training steps' forward and backward plus the per-sample
+products. (Reusing the training step's own forward would save one, but its caches are consumed
+by its backward before the probe runs.) Like the plain probe it only reads the model, whose
+parameters it copies into its twin at every call. The two probes differ by rounding only
+(float64 batch statistics in the fused stages, conv2's sums taken through the frequency
+domain): tested against each other and against an explicit loop over samples in
+tests/models/test_batch_spread.py.
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ from numpy_adam.nn.fast_kernels import im2col_cn
 from numpy_adam.nn.loss import SoftmaxCrossEntropy
 from numpy_adam.nn.workspace import StepWorkspace
 
-from .batch_spread import BatchSpread, _hold_batch_statistics, _linear_moments
+from .batch_spread import TRACKED, BatchSpread, _hold_batch_statistics, _linear_moments
 from .cifar_cnn import CifarCNN
 from .cifar_cnn_fast import FastCifarCNN
 
@@ -52,7 +54,7 @@ class FastBatchSpread(BatchSpread):
         self.twin = FastCifarCNN(channels=model.channels, kernel_size=model.kernel_size,
                                  hidden=model.hidden, num_classes=model.num_classes,
                                  image_size=model.image_size, dtype=self.dtype)
-        self.names = tuple(f"{layer}.weight" for layer in ("conv1", "conv2", "fc1", "fc2"))
+        self.names = tuple(f"{layer}.weight" for layer in TRACKED)
         self._workspace = StepWorkspace(self.twin)  # the im2col columns, kept from call to call
 
     def moments(self, x: np.ndarray, labels: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -80,8 +82,9 @@ class FastBatchSpread(BatchSpread):
             d = twin.block2.backward(twin.unflatten_cn(twin.fc1.backward(d)),
                                      hold_batch_statistics=True)             # (c2, N, S/2, S/2)
             sums["conv2.weight"] = self._conv_moments(d, h1, twin.conv2, "conv2")
-            d = twin.block1.backward(twin.conv2_cn.backward(d), hold_batch_statistics=True)
-            sums["conv1.weight"] = self._conv_moments(d, x_cn, twin.conv1, "conv1")   # (c1, N, S, S)
+            d = twin.block1.backward(twin.conv2_cn.backward(d),
+                                     hold_batch_statistics=True)             # (c1, N, S, S)
+            sums["conv1.weight"] = self._conv_moments(d, x_cn, twin.conv1, "conv1")
         # conv1_cn's forward cache is not consumed (no input gradient is needed there); the
         # next forward replaces it
         return {name: sums[name] for name in self.names}
