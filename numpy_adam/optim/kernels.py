@@ -345,8 +345,7 @@ def _count_nonfinite_range(x, a, b):
     and this check reads only g, where the update kernels read four arrays at once. The block
     is made of constants so that the compiler unrolls and vectorizes the streams (with a piece
     length known only at run time it did neither). Every element is read
-    once whatever the range's length, so the count does not depend on CHUNK_SIZE (a global
-    that Numba freezes when it compiles the caller, including a value a test patched in)."""
+    once whatever the range's length, so the count does not depend on the chunk size."""
     n = np.int32(0)
     block = SCAN_STREAMS * SCAN_PIECE
     start = a
@@ -361,16 +360,26 @@ def _count_nonfinite_range(x, a, b):
 
 
 @njit(parallel=True, **_JIT)
-def count_nonfinite(x, parallel):
-    """Number of NaN/±Inf entries of the 1-D array ``x``, counted in CHUNK_SIZE pieces (over
-    threads when ``parallel``): one read of x, branch-free, so it vectorizes."""
+def _count_nonfinite_chunks(x, chunk, parallel):
+    """Number of NaN/±Inf entries of the 1-D array ``x``, counted in pieces of ``chunk``
+    elements (over threads when ``parallel``): one read of x, branch-free, so it vectorizes."""
     size = x.shape[0]
-    n_chunks = (size + CHUNK_SIZE - 1) // CHUNK_SIZE
+    n_chunks = (size + chunk - 1) // chunk
     n = 0
     if parallel:
         for c in prange(n_chunks):
-            n += _count_nonfinite_range(x, c * CHUNK_SIZE, min((c + 1) * CHUNK_SIZE, size))
+            n += _count_nonfinite_range(x, c * chunk, min((c + 1) * chunk, size))
     else:
         for c in range(n_chunks):
-            n += _count_nonfinite_range(x, c * CHUNK_SIZE, min((c + 1) * CHUNK_SIZE, size))
+            n += _count_nonfinite_range(x, c * chunk, min((c + 1) * chunk, size))
     return n
+
+
+def count_nonfinite(x: np.ndarray, parallel: bool) -> int:
+    """Number of NaN/±Inf entries of the 1-D array ``x``, counted in CHUNK_SIZE pieces.
+
+    CHUNK_SIZE is read here, at call time, and passed to the compiled count: read inside it,
+    Numba would compile it in as a constant and ``cache=True`` would keep that constant on
+    disk for every later process, a value a test had patched in included
+    (tests/optim/test_kernel_cache.py)."""
+    return _count_nonfinite_chunks(x, CHUNK_SIZE, parallel)

@@ -181,36 +181,20 @@ def test_count_nonfinite_every_stream_position(parallel):
     assert kernels.count_nonfinite(x, parallel) == np.count_nonzero(~np.isfinite(x)) == 300
 
 
-# Compiled with CHUNK_SIZE = 7 (what the small_chunks fixture patches in): Numba freezes the
-# global at the first compile, so a count compiled under the fixture keeps that chunk size,
-# in the test process and in the on-disk cache. Run in a fresh process with its own cache.
-SEVEN_ELEMENT_CHUNKS = """
-import sys
-import numpy as np
-from numpy_adam.optim import kernels
-kernels.CHUNK_SIZE = 7
-parallel = sys.argv[1] == "True"
-wrong = []
-for size in (1, 4, 7, 8, 13, 14, 30):
-    for at in range(size):
-        x = np.ones(size, dtype=np.float32)
-        x[at] = np.nan
-        if kernels.count_nonfinite(x, parallel) != 1:
-            wrong.append((size, at))
-print(wrong)
-"""
-
-
 @pytest.mark.parametrize("parallel", [False, True])
-def test_count_nonfinite_does_not_depend_on_the_chunk_size(parallel, tmp_path):
-    """Every element is checked whatever CHUNK_SIZE is (7 is not a multiple of SCAN_STREAMS)."""
-    import subprocess
-    import sys
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-c", SEVEN_ELEMENT_CHUNKS, str(parallel)], env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "[]", f"(size, position) of a NaN not counted: {done.stdout}"
+def test_count_nonfinite_does_not_depend_on_the_chunk_size(parallel, small_chunks):
+    """Every element is checked whatever CHUNK_SIZE is (7 is not a multiple of SCAN_STREAMS).
+    The count reads CHUNK_SIZE when called, so the patched size is the one it runs with
+    (tests/optim/test_kernel_cache.py)."""
+    from numpy_adam.optim import kernels
+    wrong = []
+    for size in (1, 4, 7, 8, 13, 14, 30):
+        for at in range(size):
+            x = np.ones(size, dtype=np.float32)
+            x[at] = np.nan
+            if kernels.count_nonfinite(x, parallel) != 1:
+                wrong.append((size, at))
+    assert not wrong, f"(size, position) of a NaN not counted: {wrong}"
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
