@@ -98,7 +98,7 @@ class FastBatchSpread(BatchSpread):
         o, n, out_h, out_w = delta.shape
         (kh, kw), (sh, sw), (ph, pw) = conv.kernel_size, conv.stride, conv.padding
         cols = self._workspace.array(name, (x.shape[0], kh, kw, n, out_h, out_w), x.dtype)
-        k, plane = cols.size // (n * out_h * out_w), out_h * out_w
+        k, plane = x.shape[0] * kh * kw, out_h * out_w
         cols_n = cols.reshape(k, n, plane).transpose(1, 0, 2)    # (N, C·kh·kw, H'W')
         delta_t = delta.reshape(o, n, plane).transpose(1, 2, 0)  # (N, H'W', O)
         g_t = np.empty((n, k, o), dtype=x.dtype)                 # per sample (C·kh·kw, O)

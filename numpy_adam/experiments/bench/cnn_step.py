@@ -14,6 +14,7 @@ training_adam`):
                         ``batch_spread_vs_ours`` gives its cost as a multiple of ours
     numpy_plain_batch_spread  the same with the plain probe (:mod:`numpy_adam.models.
                         batch_spread`, the reference layers); ``plain_batch_spread_vs_ours``
+                        gives its cost as a multiple of ours, what the fast probe saves
     numpy_im2col_convs  FastCifarCNN with both convs run by im2col + GEMM
                         (ChannelMajorConv2d), conv2 included; ``im2col_convs_vs_ours`` is
                         the whole-step measurement behind its spectral conv2
