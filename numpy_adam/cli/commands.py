@@ -257,7 +257,7 @@ def _add_bench(sub, common) -> None:
                                      "PyTorch when installed")
     p.add_argument("--json", action="store_true", help="print the report as JSON (default text)")
     p.add_argument("--quick", action="store_true",
-                   help="fewer rounds, about 5 minutes (default: the full rounds, about 13)")
+                   help="fewer rounds, about 5 minutes (default: the full rounds, about 14)")
     p.add_argument("--data-dir", default=None,
                    help="CIFAR-10 root for the load/memory rows (default $NUMPY_ADAM_DATA)")
     p.set_defaults(run=_run_bench, parser=p)

@@ -54,6 +54,6 @@ def full_config() -> BenchConfig:
 
 def quick_config() -> BenchConfig:
     """`--quick`: the same sections with fewer rounds (about 5 minutes on 2 cores, against
-    about 13 for the full rounds)."""
+    about 14 for the full rounds)."""
     return BenchConfig(step_rounds=8, breakdown_rounds=4, optimizer_rounds=5, train_steps=10,
                        whole_run_steps=100)
